@@ -1,0 +1,97 @@
+// Model benchmarks: inference speed with ONNX Runtime and with tfjs-wasm on the same model, FLOPs per pixel and the
+// achieved GFLOP/s against the machine's matrix-multiply peak through ONNX Runtime, and training throughput.
+import os from 'node:os';
+import { access } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs';
+import { encodeModel, TensorType } from '../../ml/onnx/proto';
+import * as ort from 'onnxruntime-node';
+import { predictTiled } from '../../ml/infer/tiled';
+import { predictTf } from '../../ml/infer/predict-tf';
+import { buildModel, macsPerPixel, sizeMultiple } from '../../ml/models';
+import { initTf } from '../../ml/tfjs/backend';
+import { setWeights, Replica, makeBatch } from '../../ml/train/trainer';
+import { DEFAULT_AUGMENT, type TrainingSlice } from '../../ml/train/augment';
+import { DEFAULT_MEMBRANE_MODEL, DEFAULT_REFINER_MODEL, loadInferenceModel } from '../engine/models';
+import { loadModel } from '../engine/model-store';
+import { pseudoRandom } from '../../ml/models/test-helpers';
+
+async function matmulPeakGflops(): Promise<number> {
+  const n = 1536;
+  const bytes = encodeModel({
+    name: 'mm', nodes: [{ op: 'MatMul', inputs: ['a', 'b'], outputs: ['c'] }], initializers: [],
+    inputs: [{ name: 'a', type: TensorType.FLOAT, shape: [n, n] }, { name: 'b', type: TensorType.FLOAT, shape: [n, n] }],
+    outputs: [{ name: 'c', type: TensorType.FLOAT, shape: [n, n] }],
+  }, { opset: 13, producer: 'emseg-bench' });
+  const s = await ort.InferenceSession.create(bytes, { intraOpNumThreads: os.availableParallelism() });
+  const a = new ort.Tensor('float32', pseudoRandom(n * n, 1), [n, n]);
+  const b = new ort.Tensor('float32', pseudoRandom(n * n, 2), [n, n]);
+  await s.run({ a, b });
+  const reps = 10;
+  const t = performance.now();
+  for (let i = 0; i < reps; i++) await s.run({ a, b });
+  const sec = (performance.now() - t) / 1000 / reps;
+  await s.release();
+  return (2 * n ** 3) / sec / 1e9;
+}
+
+async function exists(p: string): Promise<boolean> {
+  return access(p).then(() => true, () => false);
+}
+
+export async function benchModels(): Promise<Record<string, number | string>> {
+  const out: Record<string, number | string> = {};
+  out.matmul_peak_gflops_ort = Number((await matmulPeakGflops()).toFixed(1));
+  for (const [name, dir] of [['membrane', DEFAULT_MEMBRANE_MODEL], ['refiner', DEFAULT_REFINER_MODEL]] as const) {
+    if (!(await exists(dir))) {
+      out[`${name}_note`] = `no shipped model at ${dir}`;
+      continue;
+    }
+    const m = await loadInferenceModel(dir);
+    const cfg = m.record.config;
+    const flopsPerPx = 2 * macsPerPixel(cfg);
+    out[`${name}_flops_per_px`] = Math.round(flopsPerPx);
+    const side = 2048;
+    const x = pseudoRandom(side * side * m.inChannels, 3);
+    const opts = { tilePx: 1024, marginPx: m.marginPx, multiple: m.multiple };
+    await predictTiled(m.session, x, m.inChannels, 512, 512, opts);
+    const t = performance.now();
+    await predictTiled(m.session, x, m.inChannels, side, side, opts);
+    const sec = (performance.now() - t) / 1000;
+    const mpx = (side * side) / sec / 1e6;
+    out[`${name}_ort_mpx_per_s`] = Number(mpx.toFixed(3));
+    out[`${name}_ort_gflops_achieved`] = Number(((mpx * 1e6 * flopsPerPx) / 1e9).toFixed(1));
+    await m.session.release();
+    // The same model in tfjs-wasm, one 512×512 slice (whole-slice pass).
+    await initTf('wasm');
+    const loaded = await loadModel(dir);
+    const model = buildModel(cfg);
+    setWeights(model, loaded.weights);
+    const small = x.subarray(0, 512 * 512 * m.inChannels);
+    predictTf(model, small, 512, 512, m.inChannels, sizeMultiple(cfg));
+    const t2 = performance.now();
+    predictTf(model, small, 512, 512, m.inChannels, sizeMultiple(cfg));
+    out[`${name}_tfjs_wasm_mpx_per_s`] = Number(((512 * 512) / ((performance.now() - t2) / 1000) / 1e6).toFixed(3));
+    model.dispose();
+  }
+  // Training throughput of one replica on this thread (the trainer runs one per core).
+  await initTf();
+  const cfg = { kind: 'unet' as const, baseChannels: 16, depth: 4, inChannels: 1 };
+  const replica = new Replica(buildModel(cfg), 1e-3);
+  const slice: TrainingSlice = { width: 512, height: 512, channels: 1, raw: pseudoRandom(512 * 512, 4), target: new Uint8Array(512 * 512).map((_, i) => (i % 7 === 0 ? 1 : 0)) };
+  const spec = { batchSize: 2, cropPx: 256, augment: DEFAULT_AUGMENT, weighting: 'balanced' as const, membraneFraction: 0.2 };
+  const step = () => {
+    const b = makeBatch([slice], spec, 1);
+    const { grads } = replica.gradients(b);
+    replica.applyGradients(grads);
+    tf.dispose([b.x, b.y, b.w]);
+  };
+  step();
+  const steps = 3;
+  const t3 = performance.now();
+  for (let i = 0; i < steps; i++) step();
+  const perReplica = (steps * spec.batchSize) / ((performance.now() - t3) / 1000);
+  out.train_unet16_samples_per_s_per_core_256px = Number(perReplica.toFixed(3));
+  out.train_note = 'samples of 256×256 per second for one replica on one core; the trainer runs one replica per core';
+  out.tfjs_backend = tf.getBackend();
+  return out;
+}

@@ -1,0 +1,12 @@
+// Every `emseg` subcommand, in the order `emseg --help` lists them.
+import type { Command } from '../command';
+import { infoCommand } from './info';
+import { evalCommand } from './eval';
+import { segmentCommand } from './segment';
+import { trainCommand } from './train';
+import { trainRefinerCommand } from './train-refiner';
+import { benchCommand } from './bench';
+import { serveCommand } from './serve';
+import { appCommand } from './app';
+
+export const commands: Command[] = [infoCommand, trainCommand, trainRefinerCommand, segmentCommand, evalCommand, serveCommand, appCommand, benchCommand];

@@ -1,0 +1,71 @@
+// `emseg train-refiner`: trains the refinement CNN (Wu 2015) on maps of a trained membrane model.
+import os from 'node:os';
+import type { Command } from '../command';
+import { membraneValue, num, str } from '../options';
+import { createProgressBar } from '../progress';
+import { parseSliceRange } from '../../engine/slices';
+import { loadLabelledSlices } from '../../engine/datasets';
+import { trainRefiner } from '../../engine/refiner-training';
+import { DEFAULT_MEMBRANE_MODEL } from '../../engine/models';
+
+export const trainRefinerCommand: Command = {
+  name: 'train-refiner',
+  summary: 'Train the refinement model (Wu 2015) on a membrane model\'s maps',
+  usage: 'emseg train-refiner --images <stack> --labels <stack> --label-membrane-value <0|255> --val-slices 20-29 --out <dir> [--membrane <model>] [options]',
+  help: `
+Trains a blind-spot CNN that predicts each pixel's membrane label from the membrane map around it with the pixel itself
+hidden (the dense form of Wu's centre-removed patches), optionally with the raw slice as a second channel.
+
+Its training maps come from the membrane model's snapshot whose V_rand on the training slices is closest to the final
+model's V_rand on the validation slices, so they are as wrong as the maps it will refine. Training runs in stages: after
+each stage the refiner's own output on the training slices joins the pool, so it learns every round it will run. The
+number of rounds is then chosen on the validation slices and stored with the model.
+
+Options:
+  --images, --labels, --label-membrane-value, --val-slices, --train-slices   as for 'emseg train'
+  --membrane <model dir>   membrane model (default: the shipped one; a training output folder with snapshots/ is best)
+  --out <dir>              refiner folder to write
+  --no-raw                 map channel only (default: map + raw slice)
+  --stages <n>             training stages = rounds seen in training (default 2)
+  --steps <n>              steps per stage (default 300)
+  --max-rounds <n>         largest number of rounds considered on validation (default 4)
+  --channels <n>           width (default 16)   --branch-layers <n>  reach (default 6)
+  --batch <n> (default 8)  --crop <px> (default 128)  --lr <x> (default 0.001)  --workers <n>  --seed <n>
+`,
+  options: {
+    images: { type: 'string' }, labels: { type: 'string' }, 'label-membrane-value': { type: 'string' }, 'val-slices': { type: 'string' },
+    'train-slices': { type: 'string' }, membrane: { type: 'string' }, out: { type: 'string' }, 'no-raw': { type: 'boolean' }, stages: { type: 'string' },
+    steps: { type: 'string' }, 'max-rounds': { type: 'string' }, channels: { type: 'string' }, 'branch-layers': { type: 'string' },
+    batch: { type: 'string' }, crop: { type: 'string' }, lr: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, 'eval-every': { type: 'string' },
+  },
+  async run(ctx) {
+    const mv = membraneValue(ctx, 'label-membrane-value');
+    const val = parseSliceRange(str(ctx, 'val-slices', true));
+    const all = await loadLabelledSlices(str(ctx, 'images', true), str(ctx, 'labels', true), 'all');
+    const trainSpec = str(ctx, 'train-slices');
+    const trainIdx = trainSpec ? parseSliceRange(trainSpec, all.length) : all.map((s) => s.index).filter((i) => !val.includes(i));
+    const useRaw = ctx.values['no-raw'] !== true;
+    const stages = num(ctx, 'stages', 2, { min: 1, int: true });
+    const steps = num(ctx, 'steps', 300, { min: 1, int: true });
+    const bar = createProgressBar('train-refiner', stages * steps, { quiet: ctx.quiet });
+    const result = await trainRefiner({
+      membrane: str(ctx, 'membrane') ?? DEFAULT_MEMBRANE_MODEL,
+      trainSet: all.filter((s) => trainIdx.includes(s.index)),
+      valSet: all.filter((s) => val.includes(s.index)),
+      membraneValue: mv,
+      out: str(ctx, 'out', true),
+      useRaw,
+      config: { kind: 'refiner', inChannels: useRaw ? 2 : 1, channels: num(ctx, 'channels', 16, { min: 1, int: true }), branchLayers: num(ctx, 'branch-layers', 6, { min: 1, int: true }), headLayers: 2 },
+      stages, stepsPerStage: steps, maxRounds: num(ctx, 'max-rounds', 4, { min: 1, int: true }),
+      batchSize: num(ctx, 'batch', 8, { min: 1, int: true }), cropPx: num(ctx, 'crop', 128, { min: 16, int: true }), lr: num(ctx, 'lr', 1e-3, { min: 0 }),
+      workers: num(ctx, 'workers', os.availableParallelism(), { min: 1, int: true }), seed: num(ctx, 'seed', 1, { int: true }),
+      evalEvery: num(ctx, 'eval-every', 100, { min: 1, int: true }),
+      log: (line) => (ctx.quiet ? undefined : ctx.err(line)),
+      onProgress: (d, t, m) => bar.update(d, t, m),
+    });
+    bar.done();
+    for (const r of result.perRound) ctx.out(`round ${r.round}: V_rand ${r.vrand.toFixed(4)}  V_info ${r.vinfo.toFixed(4)}`);
+    ctx.out(`rounds chosen on validation: ${result.rounds}`);
+    return 0;
+  },
+};

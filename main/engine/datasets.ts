@@ -1,0 +1,55 @@
+// Turning stacks into training and validation data: normalised raw slices with membrane targets.
+import { openStack, StackError } from '../io';
+import type { Image2D } from '../../ml/types';
+import { normalizeSlice, membraneTarget } from '../../ml/train/normalize';
+import type { TrainingSlice } from '../../ml/train/augment';
+import type { ValidationSlice } from './train';
+
+export interface LabelledSlice {
+  index: number;
+  raw: Image2D;
+  label: Image2D;
+}
+
+/** Reads the given slices of an image stack and its label stack, checking that they match. */
+export async function loadLabelledSlices(images: string, labels: string, indices: number[] | 'all'): Promise<LabelledSlice[]> {
+  const img = await openStack(images);
+  const lab = await openStack(labels);
+  try {
+    if (img.info.depth !== lab.info.depth) {
+      throw new StackError(labels, `has ${lab.info.depth} slices but the image stack ${images} has ${img.info.depth}`);
+    }
+    if (img.info.width !== lab.info.width || img.info.height !== lab.info.height) {
+      throw new StackError(labels, `slices are ${lab.info.width}×${lab.info.height} but the image stack's are ${img.info.width}×${img.info.height}`);
+    }
+    const list = indices === 'all' ? Array.from({ length: img.info.depth }, (_, i) => i) : indices;
+    const out: LabelledSlice[] = [];
+    for (const z of list) {
+      if (z >= img.info.depth) throw new StackError(images, `slice ${z} requested but the stack has ${img.info.depth} (0-${img.info.depth - 1})`);
+      out.push({ index: z, raw: await img.readSlice(z), label: await lab.readSlice(z) });
+    }
+    return out;
+  } finally {
+    await img.close();
+    await lab.close();
+  }
+}
+
+export function toTrainingSlice(s: LabelledSlice, membraneValue: number): TrainingSlice {
+  return { width: s.raw.width, height: s.raw.height, channels: 1, raw: normalizeSlice(s.raw), target: membraneTarget(s.label, membraneValue) };
+}
+
+export function toValidationSlice(s: LabelledSlice): ValidationSlice {
+  return { index: s.index, width: s.raw.width, height: s.raw.height, channels: 1, input: normalizeSlice(s.raw) };
+}
+
+/** Interleave a map and a normalised raw slice (HWC, 2 channels) — the refiner's training input layout. */
+export function interleave(map: Float32Array, raw: Float32Array | null): { data: Float32Array; channels: number } {
+  if (!raw) return { data: map, channels: 1 };
+  const out = new Float32Array(map.length * 2);
+  for (let i = 0; i < map.length; i++) {
+    out[2 * i] = map[i];
+    out[2 * i + 1] = raw[i];
+  }
+  return { data: out, channels: 2 };
+}

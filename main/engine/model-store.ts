@@ -1,0 +1,104 @@
+// EMSeg model folders. A model is a folder holding:
+//   model.json    — format tag, kind, architecture config, weight manifest, training record and validation scores
+//                   (written last, so a folder with a model.json is complete);
+//   weights.bin   — all tfjs weights (trainable and batch-norm statistics), float32 little-endian, in manifest order:
+//                   what fine-tuning starts from;
+//   model.onnx    — the exported inference graph (batch norm folded), when exported;
+//   optimizer.bin — Adam's state, only in training checkpoints (so a resumed run continues exactly).
+import { readFile, mkdir, access } from 'node:fs/promises';
+import { join } from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import { writeFileAtomic } from './atomic';
+import type { ModelConfig } from '../../ml/models';
+import type { NamedArray } from '../../ml/train/trainer';
+
+export interface WeightEntry {
+  name: string;
+  shape: number[];
+}
+
+export interface ModelRecord {
+  format: 'emseg-model';
+  version: 1;
+  /** What the model does: a membrane model maps raw slices to membrane maps; a refiner maps a map (+raw) to a map. */
+  role: 'membrane' | 'refiner';
+  config: ModelConfig;
+  weights: WeightEntry[];
+  /** For refiners: the number of refinement rounds chosen on validation. */
+  rounds?: number;
+  /** Free-form training record: data, steps, time, machine, backend. */
+  training?: Record<string, unknown>;
+  /** Validation scores (ISBI metrics on the validation slices). */
+  validation?: Record<string, unknown>;
+  /** Compression method and its parameters, for compressed models. */
+  compression?: Record<string, unknown>;
+  onnx?: string;
+}
+
+export interface LoadedModel {
+  dir: string;
+  record: ModelRecord;
+  weights: Float32Array[];
+}
+
+export function weightEntries(model: tf.LayersModel): WeightEntry[] {
+  return model.weights.map((w) => ({ name: w.originalName, shape: w.shape as number[] }));
+}
+
+function concat(arrays: Float32Array[]): Uint8Array {
+  const total = arrays.reduce((a, w) => a + w.length, 0);
+  const out = new Float32Array(total);
+  let o = 0;
+  for (const w of arrays) {
+    out.set(w, o);
+    o += w.length;
+  }
+  return new Uint8Array(out.buffer);
+}
+
+function split(buf: Buffer, shapes: number[][]): Float32Array[] {
+  const all = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  const out: Float32Array[] = [];
+  let o = 0;
+  for (const s of shapes) {
+    const n = s.reduce((a, b) => a * b, 1);
+    out.push(all.slice(o, o + n));
+    o += n;
+  }
+  if (o !== all.length) throw new Error(`weights.bin holds ${all.length} values, the manifest ${o}`);
+  return out;
+}
+
+export async function saveModel(dir: string, record: ModelRecord, weights: Float32Array[], optimizer?: NamedArray[]): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFileAtomic(join(dir, 'weights.bin'), concat(weights));
+  if (optimizer) {
+    await writeFileAtomic(join(dir, 'optimizer.bin'), concat(optimizer.map((o) => o.data)));
+    await writeFileAtomic(join(dir, 'optimizer.json'), JSON.stringify(optimizer.map((o) => ({ name: o.name, shape: o.shape }))));
+  }
+  await writeFileAtomic(join(dir, 'model.json'), `${JSON.stringify(record, null, 2)}\n`);
+}
+
+export async function loadModel(dir: string): Promise<LoadedModel> {
+  const path = join(dir, 'model.json');
+  let record: ModelRecord;
+  try {
+    record = JSON.parse(await readFile(path, 'utf8')) as ModelRecord;
+  } catch (e) {
+    throw Object.assign(new Error(`${path}: not an EMSeg model folder (${(e as Error).message.split('\n')[0]})`), { userFacing: true });
+  }
+  if (record.format !== 'emseg-model') throw Object.assign(new Error(`${path}: not an EMSeg model (format ${String(record.format)})`), { userFacing: true });
+  const weights = split(await readFile(join(dir, 'weights.bin')), record.weights.map((w) => w.shape));
+  return { dir, record, weights };
+}
+
+export async function loadOptimizer(dir: string): Promise<NamedArray[]> {
+  try {
+    await access(join(dir, 'optimizer.json'));
+  } catch {
+    return [];
+  }
+  const meta = JSON.parse(await readFile(join(dir, 'optimizer.json'), 'utf8')) as { name: string; shape: number[] }[];
+  const data = split(await readFile(join(dir, 'optimizer.bin')), meta.map((m) => m.shape));
+  return meta.map((m, i) => ({ ...m, data: data[i] }));
+}

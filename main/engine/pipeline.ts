@@ -1,0 +1,110 @@
+// The main job, slice by slice: raw slice → membrane model (round 0) → refinement rounds → segmentation. Used by
+// `emseg segment`, batch processing and the app's jobs. Slices stream through one at a time, so memory does not grow
+// with the stack; inference runs on ONNX Runtime's threads, off the caller's event loop.
+import { openStack } from '../io';
+import { normalizeSlice } from '../../ml/train/normalize';
+import { predictTiled } from '../../ml/infer/tiled';
+import { refineRounds } from '../../ml/infer/refine';
+import { segment, type SegmentParams } from '../../ml/segmentation';
+import type { Labels, MembraneMap } from '../../ml/types';
+import { DEFAULT_MEMBRANE_MODEL, DEFAULT_REFINER_MODEL, loadInferenceModel, type InferenceModel } from './models';
+
+export interface PipelineProgress {
+  done: number;
+  total: number;
+  stage: string;
+  slice?: number;
+}
+
+export interface PipelineOptions {
+  stack: string;
+  slices?: number[];
+  membraneModel?: string;
+  /** Refiner folder; null = no refinement. */
+  refiner?: string | null;
+  /** Refinement rounds; default: the number stored with the refiner (chosen on validation). */
+  rounds?: number;
+  segment?: Partial<SegmentParams>;
+  /** Skip segmentation (predict/refine jobs). */
+  skipSegmentation?: boolean;
+  tta?: boolean;
+  tilePx?: number;
+  threads?: number;
+  onProgress?: (p: PipelineProgress) => void;
+  onNotice?: (msg: string) => void;
+  signal?: AbortSignal;
+  /** Models already loaded (see loadPipelineModels); released by the caller. */
+  models?: PipelineModels;
+}
+
+export interface SliceResult {
+  index: number;
+  /** [0] = membrane model output, [r] = after refinement round r. */
+  rounds: MembraneMap[];
+  labels: Labels | null;
+}
+
+export class JobCancelled extends Error {
+  constructor() {
+    super('cancelled');
+  }
+}
+
+export interface PipelineModels {
+  membrane: InferenceModel;
+  refiner: InferenceModel | null;
+  rounds: number;
+}
+
+export async function loadPipelineModels(opts: Pick<PipelineOptions, 'membraneModel' | 'refiner' | 'rounds' | 'threads'>): Promise<PipelineModels> {
+  const membrane = await loadInferenceModel(opts.membraneModel ?? DEFAULT_MEMBRANE_MODEL, { threads: opts.threads });
+  const wantsRefiner = opts.refiner !== null && opts.rounds !== 0;
+  const refiner = wantsRefiner ? await loadInferenceModel(opts.refiner ?? DEFAULT_REFINER_MODEL, { threads: opts.threads }) : null;
+  const rounds = refiner ? (opts.rounds ?? refiner.record.rounds ?? 1) : 0;
+  return { membrane, refiner, rounds };
+}
+
+export async function releaseModels(m: PipelineModels): Promise<void> {
+  await m.membrane.session.release();
+  await m.refiner?.session.release();
+}
+
+export async function* runPipeline(opts: PipelineOptions): AsyncGenerator<SliceResult> {
+  const stack = await openStack(opts.stack, { onNotice: opts.onNotice });
+  const models = opts.models ?? (await loadPipelineModels(opts));
+  try {
+    const slices = opts.slices ?? Array.from({ length: stack.info.depth }, (_, i) => i);
+    const perSlice = 1 + models.rounds + (opts.skipSegmentation ? 0 : 1);
+    const total = slices.length * perSlice;
+    let done = 0;
+    const report = (stage: string, slice: number) => opts.onProgress?.({ done, total, stage, slice });
+    const tiled = (m: InferenceModel) => ({ tilePx: opts.tilePx ?? 1024, marginPx: m.marginPx, multiple: m.multiple, tta: opts.tta });
+    for (const z of slices) {
+      if (opts.signal?.aborted) throw new JobCancelled();
+      report('predict', z);
+      const raw = await stack.readSlice(z);
+      const { width: w, height: h } = raw;
+      const norm = normalizeSlice(raw);
+      const map0 = await predictTiled(models.membrane.session, norm, 1, h, w, tiled(models.membrane));
+      done++;
+      const maps = [map0];
+      if (models.refiner && models.rounds > 0) {
+        if (opts.signal?.aborted) throw new JobCancelled();
+        report('refine', z);
+        maps.push(...(await refineRounds(models.refiner.session, models.refiner.inChannels, map0, norm, h, w, models.rounds, tiled(models.refiner))));
+        done += models.rounds;
+      }
+      let labels: Labels | null = null;
+      if (!opts.skipSegmentation) {
+        report('segment', z);
+        labels = segment({ width: w, height: h, data: maps[maps.length - 1] }, opts.segment);
+        done++;
+      }
+      report('done', z);
+      yield { index: z, rounds: maps.map((data) => ({ width: w, height: h, data })), labels };
+    }
+  } finally {
+    if (!opts.models) await releaseModels(models);
+    await stack.close();
+  }
+}

@@ -1,0 +1,172 @@
+// Training the refinement model (Wu 2015) so that it sees, in training, maps like those it will refine:
+//
+// 1. Training maps. A membrane model predicts its own training slices far better than unseen ones, so a refiner
+//    trained on those maps would learn to fix errors that never occur. Instead of k-fold cross-prediction (k extra
+//    membrane trainings) we take the membrane model's own earlier snapshot whose V_rand on the *training* slices is
+//    closest to the final model's V_rand on the *validation* slices: maps that are wrong about as often, and in the
+//    same ways, as the maps the refiner will meet. Both scores are recorded in the model card.
+// 2. Rounds. Training runs in stages: stage 0 on round-0 maps; after each stage the current refiner produces the next
+//    round's maps of the training slices, which join the training pool — round r's output is round r+1's input.
+// 3. The number of rounds is chosen on the validation slices (V_rand after each round, best kept; 0 if refinement
+//    does not help) and stored in model.json.
+import { readdir, access } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ModelConfig, RefinerConfig } from '../../ml/models';
+import type { TrainingSlice } from '../../ml/train/augment';
+import { DEFAULT_AUGMENT } from '../../ml/train/augment';
+import { normalizeSlice, membraneTarget } from '../../ml/train/normalize';
+import { predictTiled } from '../../ml/infer/tiled';
+import { refineRounds } from '../../ml/infer/refine';
+import { scoreMembraneStack, asGroundTruth, type GroundTruth } from '../../ml/metrics';
+import type { MembraneMap } from '../../ml/types';
+import { loadInferenceModel, type InferenceModel } from './models';
+import { interleave, type LabelledSlice } from './datasets';
+import { train, type ValidationSlice } from './train';
+import { exportModelFolder } from './export';
+import { loadModel, saveModel } from './model-store';
+
+export interface RefinerTrainOptions {
+  membrane: string;
+  trainSet: LabelledSlice[];
+  valSet: LabelledSlice[];
+  membraneValue: number;
+  out: string;
+  useRaw: boolean;
+  config: RefinerConfig;
+  stages: number;
+  stepsPerStage: number;
+  maxRounds: number;
+  batchSize: number;
+  cropPx: number;
+  lr: number;
+  workers: number;
+  seed: number;
+  evalEvery: number;
+  log: (line: string) => void;
+  onProgress?: (done: number, total: number, message?: string) => void;
+}
+
+async function predictAll(model: InferenceModel, slices: LabelledSlice[]): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (const s of slices) {
+    out.push(await predictTiled(model.session, normalizeSlice(s.raw), 1, s.raw.height, s.raw.width, { tilePx: 1024, marginPx: model.marginPx, multiple: model.multiple }));
+  }
+  return out;
+}
+
+const asMaps = (slices: LabelledSlice[], data: Float32Array[]): MembraneMap[] => data.map((d, i) => ({ width: slices[i].raw.width, height: slices[i].raw.height, data: d }));
+
+/** The membrane snapshot whose training-slice V_rand best matches the final model's validation V_rand. */
+async function chooseTrainingMaps(opts: RefinerTrainOptions, trainGts: GroundTruth[], valGts: GroundTruth[]): Promise<{ maps: Float32Array[]; source: string; trainVrand: number; targetVrand: number; finalTrainVrand: number }> {
+  const final = await loadInferenceModel(opts.membrane);
+  const valMaps = await predictAll(final, opts.valSet);
+  const targetVrand = scoreMembraneStack(asMaps(opts.valSet, valMaps), valGts).vrand;
+  const finalTrain = await predictAll(final, opts.trainSet);
+  const finalTrainVrand = scoreMembraneStack(asMaps(opts.trainSet, finalTrain), trainGts).vrand;
+  await final.session.release();
+  opts.log(`membrane model: V_rand ${targetVrand.toFixed(4)} on validation, ${finalTrainVrand.toFixed(4)} on its own training slices`);
+  let best = { maps: finalTrain, source: opts.membrane, trainVrand: finalTrainVrand, gap: Math.abs(finalTrainVrand - targetVrand) };
+  const snapDir = join(opts.membrane, 'snapshots');
+  let snaps: string[] = [];
+  try {
+    await access(snapDir);
+    snaps = (await readdir(snapDir)).filter((d) => d.startsWith('step-')).sort();
+  } catch {
+    opts.log(`no snapshots in ${opts.membrane}: training maps come from the final model (they will be better than validation maps)`);
+  }
+  for (const snap of snaps) {
+    const m = await loadInferenceModel(join(snapDir, snap));
+    const maps = await predictAll(m, opts.trainSet);
+    await m.session.release();
+    const v = scoreMembraneStack(asMaps(opts.trainSet, maps), trainGts).vrand;
+    opts.log(`snapshot ${snap}: training-slice V_rand ${v.toFixed(4)} (target ${targetVrand.toFixed(4)})`);
+    if (Math.abs(v - targetVrand) < best.gap) best = { maps, source: join(snapDir, snap), trainVrand: v, gap: Math.abs(v - targetVrand) };
+  }
+  return { maps: best.maps, source: best.source, trainVrand: best.trainVrand, targetVrand, finalTrainVrand };
+}
+
+export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds: number; perRound: Record<string, number>[] }> {
+  const trainGts = opts.trainSet.map((s) => asGroundTruth(s.label, opts.membraneValue));
+  const valGts = opts.valSet.map((s) => asGroundTruth(s.label, opts.membraneValue));
+  const choice = await chooseTrainingMaps(opts, trainGts, valGts);
+  opts.log(`training maps from ${choice.source}: V_rand ${choice.trainVrand.toFixed(4)} on training slices vs ${choice.targetVrand.toFixed(4)} of the final model on validation`);
+  const rawTrain = opts.trainSet.map((s) => normalizeSlice(s.raw));
+  const targets = opts.trainSet.map((s) => membraneTarget(s.label, opts.membraneValue));
+  const toSlice = (map: Float32Array, k: number): TrainingSlice => {
+    const x = interleave(map, opts.useRaw ? rawTrain[k] : null);
+    return { width: opts.trainSet[k].raw.width, height: opts.trainSet[k].raw.height, channels: x.channels, raw: x.data, target: targets[k] };
+  };
+  const pool: TrainingSlice[] = choice.maps.map(toSlice);
+  let current = choice.maps;
+
+  // Validation input: the final membrane model's maps of the validation slices (what the refiner will refine).
+  const final = await loadInferenceModel(opts.membrane);
+  const valMaps0 = await predictAll(final, opts.valSet);
+  await final.session.release();
+  const rawVal = opts.valSet.map((s) => normalizeSlice(s.raw));
+  const val: ValidationSlice[] = opts.valSet.map((s, k) => {
+    const x = interleave(valMaps0[k], opts.useRaw ? rawVal[k] : null);
+    return { index: s.index, width: s.raw.width, height: s.raw.height, channels: x.channels, input: x.data };
+  });
+  const round0 = scoreMembraneStack(asMaps(opts.valSet, valMaps0), valGts);
+
+  let weights: Float32Array[] | undefined;
+  const totalSteps = opts.stages * opts.stepsPerStage;
+  for (let stage = 0; stage < opts.stages; stage++) {
+    const stageOut = join(opts.out, `stage-${stage}`);
+    opts.log(`stage ${stage + 1}/${opts.stages}: ${pool.length} training maps (rounds 0..${stage})`);
+    await train({
+      role: 'refiner', config: opts.config as ModelConfig, train: pool, val, out: stageOut, steps: opts.stepsPerStage, batchSize: opts.batchSize,
+      cropPx: opts.cropPx, lr: opts.lr, workers: opts.workers, seed: opts.seed + stage,
+      augment: { ...DEFAULT_AUGMENT, intensity: opts.useRaw, intensityChannel: 1, elasticPx: 0 }, weighting: 'plain',
+      evalEvery: opts.evalEvery, init: weights,
+      score: async (maps) => scoreMembraneStack(maps, valGts),
+      log: opts.log,
+      onProgress: (p) => opts.onProgress?.(stage * opts.stepsPerStage + p.step, totalSteps, `stage ${stage + 1} loss ${p.loss.toFixed(4)}`),
+    });
+    // Keep the last weights of the stage (the refiner must handle every round, not only round 1).
+    weights = (await loadModel(join(stageOut, 'checkpoint'))).weights;
+    if (stage + 1 < opts.stages) {
+      await saveModel(join(opts.out, 'work'), { ...(await loadModel(join(stageOut, 'checkpoint'))).record }, weights);
+      const refiner = await loadInferenceModel(join(opts.out, 'work'));
+      const next: Float32Array[] = [];
+      for (let k = 0; k < opts.trainSet.length; k++) {
+        const s = opts.trainSet[k];
+        const [r] = await refineRounds(refiner.session, refiner.inChannels, current[k], rawTrain[k], s.raw.height, s.raw.width, 1, { tilePx: 1024, marginPx: refiner.marginPx, multiple: 1 });
+        next.push(r);
+      }
+      await refiner.session.release();
+      current = next;
+      pool.push(...next.map(toSlice));
+    }
+  }
+
+  // Choose the number of rounds on validation.
+  const record = (await loadModel(join(opts.out, `stage-${opts.stages - 1}`, 'checkpoint'))).record;
+  await saveModel(opts.out, { ...record, role: 'refiner' }, weights!);
+  const refiner = await loadInferenceModel(opts.out);
+  const perRound: Record<string, number>[] = [{ round: 0, ...round0 }];
+  let best = { rounds: 0, vrand: round0.vrand };
+  const rounds: Float32Array[][] = [];
+  for (let k = 0; k < opts.valSet.length; k++) {
+    const s = opts.valSet[k];
+    rounds.push(await refineRounds(refiner.session, refiner.inChannels, valMaps0[k], rawVal[k], s.raw.height, s.raw.width, opts.maxRounds, { tilePx: 1024, marginPx: refiner.marginPx, multiple: 1 }));
+  }
+  await refiner.session.release();
+  for (let r = 1; r <= opts.maxRounds; r++) {
+    const scores = scoreMembraneStack(asMaps(opts.valSet, rounds.map((x) => x[r - 1])), valGts);
+    perRound.push({ round: r, ...scores });
+    opts.log(`round ${r}: V_rand ${scores.vrand.toFixed(4)} V_info ${scores.vinfo.toFixed(4)} (round 0: ${round0.vrand.toFixed(4)})`);
+    if (scores.vrand > best.vrand) best = { rounds: r, vrand: scores.vrand };
+  }
+  await exportModelFolder(opts.out, {
+    rounds: best.rounds,
+    validation: { perRound, chosenRounds: best.rounds },
+    training: {
+      ...(record.training ?? {}), stages: opts.stages, stepsPerStage: opts.stepsPerStage, useRaw: opts.useRaw,
+      membraneModel: opts.membrane, trainingMapsFrom: choice.source, trainingMapsVrand: choice.trainVrand,
+      membraneValVrand: choice.targetVrand, membraneOwnTrainVrand: choice.finalTrainVrand,
+    },
+  });
+  return { rounds: best.rounds, perRound };
+}

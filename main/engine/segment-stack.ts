@@ -1,0 +1,64 @@
+// `emseg segment` with models: runs the pipeline over a stack and streams every output to its own TIFF in the output
+// folder — membrane.tif (final map), membrane-round-<r>.tif for r = 0…N (round 0 = the membrane model's output) and
+// labels.tif (uint32, 0 = boundary) — one slice in memory per output, each file written atomically.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openStack, writeTiffStack } from '../io';
+import type { Image2D } from '../../ml/types';
+import { SliceChannel } from './channel';
+import { loadPipelineModels, releaseModels, runPipeline, type PipelineOptions } from './pipeline';
+
+export interface SegmentStackOptions extends Omit<PipelineOptions, 'models' | 'skipSegmentation'> {
+  out: string;
+  /** Write membrane-round-<r>.tif for every round (default true). */
+  writeRounds?: boolean;
+}
+
+export interface SegmentStackResult {
+  files: string[];
+  slices: number;
+  rounds: number;
+  segments: number;
+}
+
+export async function segmentStack(opts: SegmentStackOptions): Promise<SegmentStackResult> {
+  const probe = await openStack(opts.stack, { cacheBytes: 0, onNotice: opts.onNotice });
+  await probe.close();
+  const models = await loadPipelineModels(opts);
+  try {
+    await mkdir(opts.out, { recursive: true });
+    const rounds = models.rounds;
+    const pixelSizeNm = probe.info.pixelSizeNm;
+    const outputs: Array<{ path: string; channel: SliceChannel<Image2D>; pick: (r: { rounds: Image2D[]; labels: Image2D | null }) => Image2D; description: string }> = [];
+    const add = (name: string, pick: (r: { rounds: Image2D[]; labels: Image2D | null }) => Image2D, description: string) =>
+      outputs.push({ path: join(opts.out, name), channel: new SliceChannel<Image2D>(), pick, description });
+    add('membrane.tif', (r) => r.rounds[r.rounds.length - 1], `EMSeg membrane map after ${rounds} refinement round(s) (float32, 1 = membrane)`);
+    if (opts.writeRounds !== false) {
+      for (let k = 0; k <= rounds; k++) add(`membrane-round-${k}.tif`, (r) => r.rounds[k], `EMSeg membrane map, round ${k} (float32, 1 = membrane)`);
+    }
+    add('labels.tif', (r) => r.labels!, 'EMSeg labels (uint32, 0 = boundary)');
+    const writers = outputs.map((o) =>
+      writeTiffStack(o.path, o.channel, { pixelSizeNm, compression: 'deflate', description: `${o.description}; from ${opts.stack}` }),
+    );
+    // A failed writer must stop the producer rather than leave it waiting for a consumer that is gone.
+    let failure: unknown;
+    writers.forEach((w) => w.catch((e: unknown) => (failure ??= e)));
+    let slices = 0;
+    let segments = 0;
+    try {
+      for await (const r of runPipeline({ ...opts, models })) {
+        if (failure) throw failure;
+        slices++;
+        for (let i = 0; i < r.labels!.data.length; i++) if (r.labels!.data[i] > segments) segments = Math.max(segments, r.labels!.data[i]);
+        await Promise.race([Promise.all(outputs.map((o) => o.channel.push(o.pick(r)))), ...writers.map((w) => w.then(() => undefined))]);
+        if (failure) throw failure;
+      }
+    } finally {
+      for (const o of outputs) o.channel.close();
+    }
+    await Promise.all(writers);
+    return { files: outputs.map((o) => o.path), slices, rounds, segments };
+  } finally {
+    await releaseModels(models);
+  }
+}

@@ -1,0 +1,79 @@
+// A training replica in a worker thread: one core's share of every batch. The coordinator (train.ts) sends the
+// averaged gradient of the previous step together with the request for the next one, so a step costs one round trip.
+import { parentPort } from 'node:worker_threads';
+import { initTf } from '../../ml/tfjs/backend';
+import { buildModel, type ModelConfig } from '../../ml/models';
+import { Replica, getOptimizerState, getWeights, makeBatch, setOptimizerState, setWeights, type BatchSpec, type NamedArray } from '../../ml/train/trainer';
+import type { TrainingSlice } from '../../ml/train/augment';
+import { mixSeed } from '../../ml/train/rng';
+import * as tf from '@tensorflow/tfjs';
+
+export type WorkerRequest =
+  | { type: 'init'; config: ModelConfig; weights: Float32Array[]; optimizer: NamedArray[]; slices: TrainingSlice[]; spec: BatchSpec; seed: number; index: number; lr: number }
+  | { type: 'step'; step: number; lr: number; apply?: Float32Array[] }
+  | { type: 'apply'; grads: Float32Array[] }
+  | { type: 'state' };
+
+export type WorkerReply =
+  | { type: 'ready'; backend: string }
+  | { type: 'grads'; loss: number; grads: Float32Array[] }
+  | { type: 'applied' }
+  | { type: 'state'; weights: Float32Array[]; optimizer: NamedArray[] };
+
+let replica: Replica | undefined;
+let slices: TrainingSlice[] = [];
+let spec: BatchSpec;
+let seed = 0;
+let index = 0;
+
+const port = parentPort;
+if (!port) throw new Error('train-worker must run in a worker thread');
+
+port.on('message', (msg: WorkerRequest) => {
+  void handle(msg).catch((e: unknown) => {
+    // Surface the error to the coordinator through the 'error' event.
+    setImmediate(() => {
+      throw e;
+    });
+  });
+});
+
+async function handle(msg: WorkerRequest): Promise<void> {
+  switch (msg.type) {
+    case 'init': {
+      const info = await initTf();
+      const model = buildModel(msg.config);
+      setWeights(model, msg.weights);
+      replica = new Replica(model, msg.lr);
+      await setOptimizerState(replica.optimizer, msg.optimizer);
+      slices = msg.slices;
+      spec = msg.spec;
+      seed = msg.seed;
+      index = msg.index;
+      port!.postMessage({ type: 'ready', backend: info.name } satisfies WorkerReply);
+      return;
+    }
+    case 'step': {
+      const r = replica!;
+      if (msg.apply) r.applyGradients(msg.apply);
+      r.setLearningRate(msg.lr);
+      const batch = makeBatch(slices, spec, mixSeed(seed, msg.step, index));
+      const { loss, grads: raw } = r.gradients(batch);
+      const grads = raw.map((g) => new Float32Array(g));
+      tf.dispose([batch.x, batch.y, batch.w]);
+      port!.postMessage({ type: 'grads', loss, grads } satisfies WorkerReply, grads.map((g) => g.buffer as ArrayBuffer));
+      return;
+    }
+    case 'apply':
+      replica!.applyGradients(msg.grads);
+      port!.postMessage({ type: 'applied' } satisfies WorkerReply);
+      return;
+    case 'state': {
+      const r = replica!;
+      const weights = getWeights(r.model).map((w) => new Float32Array(w));
+      const optimizer = await getOptimizerState(r.optimizer);
+      port!.postMessage({ type: 'state', weights, optimizer } satisfies WorkerReply);
+      return;
+    }
+  }
+}

@@ -1,0 +1,257 @@
+// Training coordinator: data-parallel training over worker threads (one tfjs replica per core, each on its share of
+// every batch, gradients averaged here), validation with the ISBI metrics, checkpoints, resume, progress with ETA.
+//
+// Layout of the output folder:
+//   <out>/checkpoint/         the latest state (weights + Adam state + state.json): a killed run resumes from here
+//   <out>/snapshots/step-N/   weights at every validation, kept small (the refiner picks its training maps from them)
+//   <out>/history.jsonl       one line per validation
+//   <out>/model.json, weights.bin   the best model by validation V_rand, updated as training goes
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import type { Worker } from 'node:worker_threads';
+import { initTf } from '../../ml/tfjs/backend';
+import { buildModel, sizeMultiple, type ModelConfig } from '../../ml/models';
+import { getWeights, setWeights, type BatchSpec, type LossWeighting, type NamedArray } from '../../ml/train/trainer';
+import type { AugmentOptions, TrainingSlice } from '../../ml/train/augment';
+import { predictTf } from '../../ml/infer/predict-tf';
+import type { MembraneMap } from '../../ml/types';
+import { loadModel, loadOptimizer, saveModel, weightEntries, type ModelRecord } from './model-store';
+import { writeFileAtomic } from './atomic';
+import { nextMessage, startWorker } from './workers';
+import type { WorkerReply, WorkerRequest } from './train-worker';
+
+export interface ValidationSlice {
+  index: number;
+  width: number;
+  height: number;
+  channels: number;
+  input: Float32Array;
+}
+
+export interface TrainOptions {
+  role: 'membrane' | 'refiner';
+  config: ModelConfig;
+  train: TrainingSlice[];
+  val: ValidationSlice[];
+  out: string;
+  steps: number;
+  batchSize: number;
+  cropPx: number;
+  lr: number;
+  workers: number;
+  seed: number;
+  augment: AugmentOptions;
+  weighting: LossWeighting;
+  evalEvery: number;
+  /** Scores validation maps; must return at least `vrand`. */
+  score: (maps: MembraneMap[]) => Promise<Record<string, number>>;
+  /** Weights to start from (fine-tuning); otherwise a fresh initialisation. */
+  init?: Float32Array[];
+  /** Extra fields for the model record (training data description, rounds…). */
+  record?: Partial<ModelRecord>;
+  onProgress?: (p: TrainProgress) => void;
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface TrainProgress {
+  step: number;
+  steps: number;
+  loss: number;
+  elapsedS: number;
+  etaS: number;
+  samplesPerS: number;
+  lastVal?: Record<string, number>;
+}
+
+interface CheckpointState {
+  step: number;
+  elapsedS: number;
+  best: { step: number; vrand: number } | null;
+  seed: number;
+}
+
+export interface TrainResult {
+  steps: number;
+  elapsedS: number;
+  best: { step: number; vrand: number } | null;
+  backend: string;
+}
+
+function learningRate(base: number, step: number, steps: number): number {
+  const warmup = Math.min(100, Math.floor(steps / 20));
+  if (step < warmup) return (base * (step + 1)) / warmup;
+  const t = (step - warmup) / Math.max(1, steps - warmup);
+  return base * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * t)));
+}
+
+function membraneFraction(slices: TrainingSlice[]): number {
+  let m = 0;
+  let n = 0;
+  for (const s of slices) {
+    for (let i = 0; i < s.target.length; i++) m += s.target[i];
+    n += s.target.length;
+  }
+  return n ? m / n : 0.5;
+}
+
+async function readState(dir: string): Promise<CheckpointState | null> {
+  try {
+    return JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as CheckpointState;
+  } catch {
+    return null;
+  }
+}
+
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const log = opts.log ?? (() => undefined);
+  const backend = await initTf();
+  log(backend.note);
+  await mkdir(opts.out, { recursive: true });
+  const ckptDir = join(opts.out, 'checkpoint');
+  const model = buildModel(opts.config);
+  let state: CheckpointState = { step: 0, elapsedS: 0, best: null, seed: opts.seed };
+  let optimizer: NamedArray[] = [];
+  const resumed = await readState(ckptDir);
+  if (resumed) {
+    const ck = await loadModel(ckptDir);
+    setWeights(model, ck.weights);
+    optimizer = await loadOptimizer(ckptDir);
+    state = resumed;
+    log(`resuming from step ${state.step} of ${opts.steps} (${ckptDir})`);
+  } else if (opts.init) {
+    setWeights(model, opts.init);
+  }
+
+  const workerCount = Math.max(1, Math.min(opts.workers, opts.batchSize));
+  const spec = (i: number): BatchSpec => ({
+    batchSize: Math.floor(opts.batchSize / workerCount) + (i < opts.batchSize % workerCount ? 1 : 0),
+    cropPx: opts.cropPx,
+    augment: opts.augment,
+    weighting: opts.weighting,
+    membraneFraction: membraneFraction(opts.train),
+  });
+  const workers: Worker[] = [];
+  const stopWorkers = () => Promise.all(workers.map((w) => w.terminate()));
+  try {
+    for (let i = 0; i < workerCount; i++) workers.push(startWorker(new URL('./train-worker.ts', import.meta.url)));
+    const weights0 = getWeights(model);
+    await Promise.all(
+      workers.map((w, i) => {
+        const ready = nextMessage<WorkerReply>(w);
+        w.postMessage({
+          type: 'init', config: opts.config, weights: weights0, optimizer, slices: opts.train, spec: spec(i), seed: state.seed, index: i,
+          lr: learningRate(opts.lr, state.step, opts.steps),
+        } satisfies WorkerRequest);
+        return ready;
+      }),
+    );
+    log(`training ${opts.role} model on ${workerCount} worker thread(s), batch ${opts.batchSize}×${opts.cropPx}² (${os.cpus().length} cores)`);
+
+    const history = join(opts.out, 'history.jsonl');
+    let pending: Float32Array[] | undefined;
+    let lastVal: Record<string, number> | undefined;
+    let sessionStart = performance.now();
+    const sessionStep0 = state.step;
+    const elapsed0 = state.elapsedS;
+    let emaLoss = Number.NaN;
+
+    const gatherState = async (): Promise<{ weights: Float32Array[]; optimizer: NamedArray[] }> => {
+      if (pending) {
+        const grads = pending;
+        await Promise.all(workers.map((w) => {
+          const done = nextMessage<WorkerReply>(w);
+          w.postMessage({ type: 'apply', grads } satisfies WorkerRequest);
+          return done;
+        }));
+        pending = undefined;
+      }
+      const states = await Promise.all(workers.map((w) => {
+        const s = nextMessage<Extract<WorkerReply, { type: 'state' }>>(w);
+        w.postMessage({ type: 'state' } satisfies WorkerRequest);
+        return s;
+      }));
+      // Trainable weights are identical in every replica; batch-norm statistics differ (each replica saw its own
+      // share of the batches) and are averaged.
+      const weights = states[0].weights.map((w, k) => {
+        if (states.length === 1) return w;
+        const avg = new Float32Array(w.length);
+        for (const s of states) for (let i = 0; i < avg.length; i++) avg[i] += s.weights[k][i] / states.length;
+        return avg;
+      });
+      return { weights, optimizer: states[0].optimizer };
+    };
+
+    const validateAndSave = async (step: number) => {
+      const { weights, optimizer: opt } = await gatherState();
+      setWeights(model, weights);
+      const maps: MembraneMap[] = opts.val.map((v) => ({
+        width: v.width, height: v.height, data: predictTf(model, v.input, v.width, v.height, v.channels, sizeMultiple(opts.config)),
+      }));
+      const scores = await opts.score(maps);
+      lastVal = scores;
+      const elapsedS = elapsed0 + (performance.now() - sessionStart) / 1000;
+      const isBest = !state.best || scores.vrand > state.best.vrand;
+      state = { ...state, step, elapsedS, best: isBest ? { step, vrand: scores.vrand } : state.best };
+      const record: ModelRecord = {
+        format: 'emseg-model', version: 1, role: opts.role, config: opts.config, weights: weightEntries(model),
+        ...opts.record,
+        training: { ...(opts.record?.training ?? {}), steps: step, batchSize: opts.batchSize, cropPx: opts.cropPx, lr: opts.lr,
+          weighting: opts.weighting, augment: opts.augment, workers: workerCount, backend: backend.name, elapsedS: Math.round(elapsedS),
+          machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB` },
+        validation: { ...scores, step },
+      };
+      await saveModel(join(opts.out, 'snapshots', `step-${String(step).padStart(6, '0')}`), record, weights);
+      if (isBest) await saveModel(opts.out, record, weights);
+      await saveModel(ckptDir, record, weights, opt);
+      await writeFileAtomic(join(ckptDir, 'state.json'), JSON.stringify(state));
+      await writeFile(history, `${JSON.stringify({ step, elapsedS: Math.round(elapsedS), loss: emaLoss, ...scores })}\n`, { flag: 'a' });
+      log(`step ${step}: loss ${emaLoss.toFixed(4)} val ${Object.entries(scores).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(' ')}${isBest ? ' (best)' : ''}`);
+    };
+
+    for (let step = state.step; step < opts.steps; step++) {
+      if (opts.signal?.aborted) break;
+      const lr = learningRate(opts.lr, step, opts.steps);
+      const replies = await Promise.all(workers.map((w) => {
+        const r = nextMessage<Extract<WorkerReply, { type: 'grads' }>>(w);
+        w.postMessage({ type: 'step', step, lr, apply: pending } satisfies WorkerRequest);
+        return r;
+      }));
+      pending = undefined;
+      const avg = replies[0].grads;
+      if (replies.length > 1) {
+        // Weight each replica's mean gradient by its share of the batch.
+        const share = replies.map((_, i) => spec(i).batchSize / opts.batchSize);
+        for (let k = 0; k < avg.length; k++) {
+          const a = avg[k];
+          for (let i = 0; i < a.length; i++) a[i] *= share[0];
+          for (let r = 1; r < replies.length; r++) {
+            const g = replies[r].grads[k];
+            for (let i = 0; i < a.length; i++) a[i] += share[r] * g[i];
+          }
+        }
+      }
+      pending = avg;
+      const loss = replies.reduce((a, r, i) => a + r.loss * (spec(i).batchSize / opts.batchSize), 0);
+      emaLoss = Number.isNaN(emaLoss) ? loss : 0.98 * emaLoss + 0.02 * loss;
+      const done = step + 1;
+      if (done % opts.evalEvery === 0 || done === opts.steps) await validateAndSave(done);
+      const sessionS = (performance.now() - sessionStart) / 1000;
+      const rate = (done - sessionStep0) / Math.max(1e-6, sessionS);
+      opts.onProgress?.({
+        step: done, steps: opts.steps, loss: emaLoss, elapsedS: elapsed0 + sessionS, etaS: (opts.steps - done) / rate,
+        samplesPerS: rate * opts.batchSize, lastVal,
+      });
+    }
+    if (opts.signal?.aborted && state.step < opts.steps) {
+      log('stopped; the last checkpoint is kept, run the same command again to resume');
+    }
+    sessionStart = performance.now();
+    return { steps: state.step, elapsedS: state.elapsedS, best: state.best, backend: backend.name };
+  } finally {
+    await stopWorkers();
+    tf.disposeVariables();
+  }
+}

@@ -1,0 +1,26 @@
+// Test helpers for models: deterministic pseudo-random inputs and batch-norm statistics that are not the identity.
+import * as tf from '@tensorflow/tfjs';
+
+export function pseudoRandom(n: number, seed: number, scale = 1): Float32Array {
+  const a = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    a[i] = (s / 2 ** 32 - 0.5) * scale;
+  }
+  return a;
+}
+
+/** Give every batch-norm layer non-trivial γ, β, μ, σ² so that folding it into a convolution is really exercised. */
+export function perturbBatchNorm(model: tf.LayersModel): void {
+  let seed = 11;
+  for (const layer of model.layers) {
+    if (layer.getClassName() !== 'BatchNormalization') continue;
+    // getWeights() returns the layer's live variables: read their shape, never dispose them.
+    const n = layer.getWeights()[0].shape[0];
+    const jitter = (base: number, amp: number) => tf.tensor1d(pseudoRandom(n, seed++, amp).map((x) => base + x));
+    const ws = [jitter(1, 0.4), jitter(0, 0.2), jitter(0, 0.2), jitter(1, 0.8)];
+    layer.setWeights(ws);
+    tf.dispose(ws);
+  }
+}

@@ -1,0 +1,81 @@
+// The membrane model: a U-Net (Ronneberger et al. 2015) built with tfjs layers. A normalised raw slice in
+// (N, H, W, 1), membrane logits out (N, H, W, 1); P(membrane) = sigmoid(logit). Fully convolutional, so any slice
+// size works as long as H and W are multiples of 2^depth (tiled inference pads to that).
+//
+// Each block is conv3×3 → batch norm → ReLU, twice ("same" padding so that tiles line up with the whole slice);
+// down by 2×2 max pooling, up by 2×2 stride-2 transposed convolution, skip connections by concatenation.
+import * as tf from '@tensorflow/tfjs';
+
+export interface UNetConfig {
+  kind: 'unet';
+  /** Channels of the first level; doubles at each level down. */
+  baseChannels: number;
+  /** Number of 2× poolings. The receptive field grows with it; H and W must be multiples of 2^depth. */
+  depth: number;
+  /** 1 for a raw slice. */
+  inChannels: number;
+}
+
+export const DEFAULT_UNET: UNetConfig = { kind: 'unet', baseChannels: 16, depth: 4, inChannels: 1 };
+
+function convBnRelu(x: tf.SymbolicTensor, channels: number, name: string): tf.SymbolicTensor {
+  const conv = tf.layers.conv2d({
+    filters: channels,
+    kernelSize: 3,
+    padding: 'same',
+    useBias: false,
+    kernelInitializer: 'heNormal',
+    name: `${name}_conv`,
+  });
+  const bn = tf.layers.batchNormalization({ momentum: 0.95, epsilon: 1e-3, name: `${name}_bn` });
+  const relu = tf.layers.reLU({ name: `${name}_relu` });
+  return relu.apply(bn.apply(conv.apply(x))) as tf.SymbolicTensor;
+}
+
+function block(x: tf.SymbolicTensor, channels: number, name: string): tf.SymbolicTensor {
+  return convBnRelu(convBnRelu(x, channels, `${name}a`), channels, `${name}b`);
+}
+
+export function buildUNet(cfg: UNetConfig): tf.LayersModel {
+  const input = tf.input({ shape: [null, null, cfg.inChannels], name: 'raw' });
+  let x: tf.SymbolicTensor = input;
+  const skips: tf.SymbolicTensor[] = [];
+  for (let level = 0; level < cfg.depth; level++) {
+    x = block(x, cfg.baseChannels << level, `enc${level}`);
+    skips.push(x);
+    x = tf.layers.maxPooling2d({ poolSize: 2, strides: 2, name: `pool${level}` }).apply(x) as tf.SymbolicTensor;
+  }
+  x = block(x, cfg.baseChannels << cfg.depth, 'bottom');
+  for (let level = cfg.depth - 1; level >= 0; level--) {
+    const up = tf.layers.conv2dTranspose({
+      filters: cfg.baseChannels << level,
+      kernelSize: 2,
+      strides: 2,
+      padding: 'valid',
+      kernelInitializer: 'heNormal',
+      name: `up${level}`,
+    });
+    x = up.apply(x) as tf.SymbolicTensor;
+    x = tf.layers.concatenate({ axis: -1, name: `cat${level}` }).apply([skips[level], x]) as tf.SymbolicTensor;
+    x = block(x, cfg.baseChannels << level, `dec${level}`);
+  }
+  const logits = tf.layers.conv2d({ filters: 1, kernelSize: 1, padding: 'same', name: 'logits' }).apply(x) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: logits, name: 'emseg_unet' });
+}
+
+/** Multiply-accumulates per output pixel of the U-Net (convolutions only), for FLOP figures in benchmarks. */
+export function unetMacsPerPixel(cfg: UNetConfig): number {
+  let macs = 0;
+  const c = cfg.baseChannels;
+  for (let level = 0; level <= cfg.depth; level++) {
+    const scale = 1 / 4 ** level;
+    const ch = c << level;
+    const inCh = level === 0 ? cfg.inChannels : c << (level - 1);
+    macs += scale * 9 * (inCh * ch + ch * ch); // encoder (or bottom) block
+    if (level < cfg.depth) {
+      macs += scale * 9 * (2 * ch * ch + ch * ch); // decoder block after concatenation
+      macs += (scale / 4) * 4 * (2 * ch) * ch; // transposed conv from the level below (per low-res pixel: 4 taps)
+    }
+  }
+  return macs + c; // final 1×1
+}

@@ -1,0 +1,43 @@
+// The ONNX export must compute what the tfjs model computes (batch norm folded, NHWC → NCHW), for both EMSeg model
+// kinds, on a slice size that is not square.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { initTf } from '../tfjs/backend';
+import { buildModel, sizeMultiple, type ModelConfig } from '../models';
+import { exportOnnx } from './export';
+import { createOnnxModel } from '../infer/onnx-session';
+import { predictTf } from '../infer/predict-tf';
+import { perturbBatchNorm, pseudoRandom } from '../models/test-helpers';
+
+const configs: ModelConfig[] = [
+  { kind: 'unet', baseChannels: 4, depth: 2, inChannels: 1 },
+  { kind: 'refiner', inChannels: 2, branchLayers: 3, channels: 4, headLayers: 1 },
+];
+
+for (const cfg of configs) {
+  test(`ONNX export of the ${cfg.kind} matches tfjs`, async () => {
+    await initTf('cpu');
+    const model = buildModel(cfg);
+    perturbBatchNorm(model);
+    const [h, w] = [24, 36];
+    const x = pseudoRandom(h * w * cfg.inChannels, 5, 2);
+    const ref = predictTf(model, x, w, h, cfg.inChannels, sizeMultiple(cfg));
+    // ONNX takes NCHW: de-interleave the channels.
+    const nchw = new Float32Array(x.length);
+    for (let i = 0; i < h * w; i++) for (let c = 0; c < cfg.inChannels; c++) nchw[c * h * w + i] = x[i * cfg.inChannels + c];
+    const session = await createOnnxModel(exportOnnx(model), { threads: 1 });
+    const got = await session.run(nchw, cfg.inChannels, h, w);
+    await session.release();
+    let maxErr = 0;
+    let mean = 0;
+    for (let i = 0; i < ref.length; i++) {
+      maxErr = Math.max(maxErr, Math.abs(got[i] - ref[i]));
+      mean += ref[i] / ref.length;
+    }
+    let varSum = 0;
+    for (const v of ref) varSum += (v - mean) ** 2;
+    assert.ok(Math.sqrt(varSum / ref.length) > 1e-3, 'outputs are not constant (the comparison means something)');
+    assert.ok(maxErr < 1e-5, `max |onnx − tfjs| = ${maxErr}`);
+    model.dispose();
+  });
+}

@@ -1,0 +1,106 @@
+// EMSeg's wasm convolution gradients must match tfjs' cpu backend numerically for the convolutions our models use:
+// 3×3 'same', strided, 'valid' with explicit one-sided padding (the refiner), 2×2 stride-2 (the U-Net's
+// up-convolutions), 1×1 — both the filter gradient and the input gradient, and the transposed-conv forward pass.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { registerWasm } from './backend';
+
+type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
+
+function rand(n: number, seed: number): Float32Array {
+  const a = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    a[i] = s / 2 ** 32 - 0.5;
+  }
+  return a;
+}
+const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+async function grads(backend: string, xs: number[], ws: number[], stride: number, pad: Pad): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  await tf.ready();
+  const x = tf.tensor4d(rand(size(xs), 1), xs as [number, number, number, number]);
+  const w = tf.tensor4d(rand(size(ws), 2), ws as [number, number, number, number]);
+  const target = tf.tidy(() => tf.conv2d(x, w, stride, pad as 'same').mul(0.5).add(0.1));
+  // A loss whose gradient is not constant, so dy varies per pixel.
+  const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad as 'same').sub(target).square().sum())([x, w]);
+  const out = [(await g[0].data()) as Float32Array, (await g[1].data()) as Float32Array];
+  tf.dispose([x, w, target, ...g]);
+  return out;
+}
+
+function assertClose(got: Float32Array, ref: Float32Array, what: string) {
+  assert.equal(got.length, ref.length, what);
+  let maxErr = 0;
+  let maxRef = 0;
+  for (let i = 0; i < ref.length; i++) {
+    maxErr = Math.max(maxErr, Math.abs(got[i] - ref[i]));
+    maxRef = Math.max(maxRef, Math.abs(ref[i]));
+  }
+  assert.ok(maxRef > 0.01, `${what}: reference is not trivially zero`);
+  assert.ok(maxErr <= 1e-4 * Math.max(1, maxRef), `${what}: max error ${maxErr} (max |ref| ${maxRef})`);
+}
+
+const cases: Array<{ name: string; x: number[]; w: number[]; stride: number; pad: Pad }> = [
+  { name: '3x3 same', x: [2, 9, 7, 3], w: [3, 3, 3, 4], stride: 1, pad: 'same' },
+  { name: '3x3 valid stride 2', x: [1, 11, 10, 2], w: [3, 3, 2, 5], stride: 2, pad: 'valid' },
+  { name: '3x3 one-sided padding', x: [2, 8, 8, 3], w: [3, 3, 3, 2], stride: 1, pad: [[0, 0], [2, 0], [1, 1], [0, 0]] },
+  { name: '2x2 stride 2', x: [2, 8, 6, 4], w: [2, 2, 4, 3], stride: 2, pad: 'valid' },
+  { name: '1x1', x: [3, 5, 5, 6], w: [1, 1, 6, 2], stride: 1, pad: 'same' },
+];
+
+test('wasm conv gradients (filter and input) match the cpu backend', async () => {
+  await registerWasm();
+  for (const c of cases) {
+    const [dxRef, dwRef] = await grads('cpu', c.x, c.w, c.stride, c.pad);
+    const [dx, dw] = await grads('wasm', c.x, c.w, c.stride, c.pad);
+    assertClose(dw, dwRef, `${c.name} dW`);
+    assertClose(dx, dxRef, `${c.name} dX`);
+  }
+});
+
+test('wasm transposed 2x2 stride-2 convolution (U-Net up-conv) matches the cpu backend', async () => {
+  await registerWasm();
+  const run = async (backend: string) => {
+    await tf.setBackend(backend);
+    const y = tf.tidy(() => tf.conv2dTranspose(tf.tensor4d(rand(2 * 4 * 5 * 6, 5), [2, 4, 5, 6]), tf.tensor4d(rand(2 * 2 * 3 * 6, 6), [2, 2, 3, 6]), [2, 8, 10, 3], 2, 'valid'));
+    const d = (await y.data()) as Float32Array;
+    y.dispose();
+    return d;
+  };
+  assertClose(await run('wasm'), await run('cpu'), 'conv2dTranspose');
+});
+
+test('wasm fused conv (the tfjs-layers path) trains: the gradient reaches the filter', async () => {
+  await registerWasm();
+  await tf.setBackend('wasm');
+  const x = tf.tensor4d(rand(2 * 6 * 6 * 2, 3), [2, 6, 6, 2]);
+  const w = tf.variable(tf.tensor4d(rand(3 * 3 * 2 * 3, 4), [3, 3, 2, 3]));
+  const b = tf.variable(tf.zeros([3]));
+  const { grads: g } = tf.variableGrads(() =>
+    tf.fused.conv2d({ x, filter: w as tf.Tensor4D, strides: 1, pad: 'same', bias: b, activation: 'relu' }).sum() as tf.Scalar);
+  const gw = await g[w.name].data();
+  assert.ok(gw.some((v) => v !== 0));
+  tf.dispose([x, w, b, ...Object.values(g)]);
+});
+
+test('the lean batch-norm gradient equals the stock one', async () => {
+  await tf.setBackend('cpu');
+  const x = tf.tensor4d(rand(2 * 5 * 4 * 3, 7), [2, 5, 4, 3]);
+  const scale = tf.tensor1d([0.5, 2, -1]);
+  const offset = tf.tensor1d([0.1, 0, 0.3]);
+  const f = (a: tf.Tensor, s: tf.Tensor, o: tf.Tensor) => {
+    const { mean, variance } = tf.moments(a, [0, 1, 2]);
+    return tf.batchNorm(a as tf.Tensor4D, mean, variance, o as tf.Tensor1D, s as tf.Tensor1D, 1e-3).square().mul(tf.range(0, 120).reshape([2, 5, 4, 3])).sum();
+  };
+  const stock = tf.grads(f)([x, scale, offset]);
+  const stockData = await Promise.all(stock.map((t) => t.data() as Promise<Float32Array>));
+  const { registerLeanBatchNormGradient } = await import('./batchnorm-gradient');
+  registerLeanBatchNormGradient();
+  const lean = tf.grads(f)([x, scale, offset]);
+  for (let i = 0; i < 3; i++) assertClose((await lean[i].data()) as Float32Array, stockData[i], `batch-norm grad ${i}`);
+  tf.dispose([x, scale, offset, ...stock, ...lean]);
+});

@@ -1,0 +1,121 @@
+// One replica of a model being trained: builds batches, computes the weighted BCE loss and its gradients, applies
+// (averaged) gradients with Adam, and hands weights in and out as flat Float32Arrays. Training with several replicas
+// (one per core, each on part of the batch) averages their gradients and applies the same update in every replica,
+// which keeps their trainable weights bit-identical.
+import * as tf from '@tensorflow/tfjs';
+import { sampleCrop, type AugmentOptions, type TrainingSlice } from './augment';
+import { Rng } from './rng';
+
+export type LossWeighting = 'plain' | 'balanced';
+
+export interface BatchSpec {
+  batchSize: number;
+  cropPx: number;
+  augment: AugmentOptions;
+  weighting: LossWeighting;
+  /** Fraction of membrane pixels in the training set, for class balancing. */
+  membraneFraction: number;
+}
+
+export interface Batch {
+  x: tf.Tensor4D;
+  y: tf.Tensor4D;
+  w: tf.Tensor4D;
+}
+
+export function makeBatch(slices: TrainingSlice[], spec: BatchSpec, seed: number): Batch {
+  const rng = new Rng(seed);
+  const { batchSize: n, cropPx: s } = spec;
+  const ch = slices[0].channels;
+  const xs = new Float32Array(n * s * s * ch);
+  const ys = new Float32Array(n * s * s);
+  for (let i = 0; i < n; i++) {
+    const crop = sampleCrop(slices[rng.int(slices.length)], s, rng, spec.augment);
+    xs.set(crop.raw, i * s * s * ch);
+    ys.set(crop.target, i * s * s);
+  }
+  // Balanced weighting gives both classes the same total weight, normalised so the mean weight is 1.
+  const pm = Math.min(0.99, Math.max(0.01, spec.membraneFraction));
+  const wm = spec.weighting === 'balanced' ? 0.5 / pm : 1;
+  const wi = spec.weighting === 'balanced' ? 0.5 / (1 - pm) : 1;
+  const ws = new Float32Array(ys.length);
+  for (let i = 0; i < ys.length; i++) ws[i] = ys[i] > 0.5 ? wm : wi;
+  return {
+    x: tf.tensor4d(xs, [n, s, s, ch]),
+    y: tf.tensor4d(ys, [n, s, s, 1]),
+    w: tf.tensor4d(ws, [n, s, s, 1]),
+  };
+}
+
+/** Weighted binary cross-entropy on logits, in its numerically stable form. */
+export function weightedBce(logits: tf.Tensor, y: tf.Tensor, w: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const perPixel = tf.relu(logits).sub(logits.mul(y)).add(tf.log1p(tf.exp(tf.abs(logits).neg())));
+    return perPixel.mul(w).mean() as tf.Scalar;
+  });
+}
+
+export class Replica {
+  readonly model: tf.LayersModel;
+  readonly optimizer: tf.AdamOptimizer;
+  private readonly vars: tf.Variable[];
+
+  constructor(model: tf.LayersModel, learningRate: number) {
+    this.model = model;
+    this.optimizer = tf.train.adam(learningRate, 0.9, 0.999, 1e-7);
+    this.vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  }
+
+  setLearningRate(lr: number): void {
+    // tfjs' Adam reads its learningRate field at every step.
+    (this.optimizer as unknown as { learningRate: number }).learningRate = lr;
+  }
+
+  /** Loss and per-variable gradients (flat, in trainable-weight order) for one (partial) batch. */
+  gradients(batch: Batch): { loss: number; grads: Float32Array[] } {
+    const { value, grads } = tf.variableGrads(() => {
+      const logits = this.model.apply(batch.x, { training: true }) as tf.Tensor;
+      return weightedBce(logits, batch.y, batch.w);
+    }, this.vars);
+    const loss = value.dataSync()[0];
+    const out = this.vars.map((v) => grads[v.name].dataSync() as Float32Array);
+    tf.dispose([value, ...Object.values(grads)]);
+    return { loss, grads: out };
+  }
+
+  applyGradients(grads: Float32Array[]): void {
+    const named = this.vars.map((v, i) => ({ name: v.name, tensor: tf.tensor(grads[i], v.shape) }));
+    this.optimizer.applyGradients(named);
+    tf.dispose(named.map((n) => n.tensor));
+  }
+}
+
+/** All weights (trainable and batch-norm statistics) in model order, as flat arrays. */
+export function getWeights(model: tf.LayersModel): Float32Array[] {
+  return model.getWeights().map((t) => t.dataSync() as Float32Array);
+}
+
+export function setWeights(model: tf.LayersModel, weights: Float32Array[]): void {
+  const current = model.getWeights();
+  if (current.length !== weights.length) throw new Error(`expected ${current.length} weight arrays, got ${weights.length}`);
+  const ts = current.map((t, i) => tf.tensor(weights[i], t.shape));
+  model.setWeights(ts);
+  tf.dispose(ts);
+}
+
+export interface NamedArray {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+/** Adam's moments and step count, by variable name, for checkpoints that resume exactly. */
+export async function getOptimizerState(opt: tf.Optimizer): Promise<NamedArray[]> {
+  const ws = await opt.getWeights();
+  return ws.map((w) => ({ name: w.name, shape: w.tensor.shape, data: w.tensor.dataSync() as Float32Array }));
+}
+
+export async function setOptimizerState(opt: tf.Optimizer, state: NamedArray[]): Promise<void> {
+  if (state.length === 0) return;
+  await opt.setWeights(state.map((w) => ({ name: w.name, tensor: tf.tensor(w.data, w.shape) })));
+}

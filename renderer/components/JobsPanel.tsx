@@ -1,0 +1,84 @@
+// Jobs: start predict (membrane model), refine (plus refinement rounds) and segment (plus watershed) on the open
+// stack, all slices or the current one; follow progress and ETA; cancel. The list shows every job of the session.
+import { useState } from 'react';
+import type { JobInfo, JobKind, JobParams, StackSummary } from '../../main/api/contract';
+
+function eta(seconds: number | null): string {
+  if (seconds === null) return '';
+  if (seconds < 60) return `${Math.ceil(seconds)} s left`;
+  const m = Math.floor(seconds / 60);
+  return m < 60 ? `${m} min ${Math.round(seconds % 60)} s left` : `${Math.floor(m / 60)} h ${m % 60} min left`;
+}
+
+const KIND_NAMES: Record<JobKind, string> = { predict: 'Predict', refine: 'Refine', segment: 'Segment', pipeline: 'Pipeline' };
+
+interface Props {
+  stack: StackSummary | null;
+  z: number;
+  jobs: JobInfo[];
+  onStart: (kind: JobKind, params: JobParams) => void;
+  onCancel: (jobId: string) => void;
+}
+
+export function JobsPanel({ stack, z, jobs, onStart, onCancel }: Props) {
+  const [scope, setScope] = useState<'slice' | 'all'>('slice');
+  const [rounds, setRounds] = useState('');
+  const [tta, setTta] = useState(false);
+  const params = (): JobParams => ({
+    ...(scope === 'slice' ? { slices: [z] } : {}),
+    ...(rounds.trim() !== '' ? { rounds: Number(rounds) } : {}),
+    ...(tta ? { tta: true } : {}),
+  });
+  const start = (kind: JobKind) => onStart(kind, params());
+  return (
+    <section className="panel" aria-label="Jobs">
+      <h2>Jobs</h2>
+      <div className="job-buttons">
+        {(['predict', 'refine', 'segment'] as const).map((k) => (
+          <button key={k} type="button" disabled={!stack} onClick={() => start(k)} data-testid={`start-${k}`}>
+            {KIND_NAMES[k]}
+          </button>
+        ))}
+      </div>
+      <div className="job-options">
+        <label>
+          <input type="radio" name="scope" checked={scope === 'slice'} onChange={() => setScope('slice')} /> this slice
+        </label>
+        <label>
+          <input type="radio" name="scope" checked={scope === 'all'} onChange={() => setScope('all')} data-testid="scope-all" /> all {stack?.depth ?? ''} slices
+        </label>
+        <label title="Refinement rounds; empty = the refiner's own choice">
+          rounds <input type="number" min={0} max={20} value={rounds} placeholder="auto" onChange={(e) => setRounds(e.target.value)} className="small" />
+        </label>
+        <label title="Test-time augmentation: average over 8 flips and rotations (8× slower)">
+          <input type="checkbox" checked={tta} onChange={(e) => setTta(e.target.checked)} /> TTA
+        </label>
+      </div>
+      <ul className="jobs" data-testid="job-list">
+        {[...jobs].reverse().map((j) => {
+          const active = j.state === 'running' || j.state === 'queued';
+          const frac = j.total > 0 ? j.done / j.total : 0;
+          return (
+            <li key={j.jobId} className={`job job-${j.state}`} data-testid={`job-${j.jobId}`} data-state={j.state}>
+              <div className="job-head">
+                <strong>{KIND_NAMES[j.kind]}</strong> <span className="hint">{j.stackName}</span>
+                <span className="job-state">{j.state}</span>
+                {active && (
+                  <button type="button" onClick={() => onCancel(j.jobId)} data-testid={`cancel-${j.jobId}`}>
+                    Cancel
+                  </button>
+                )}
+              </div>
+              <progress max={1} value={frac} />
+              <div className="hint">
+                {j.done}/{j.total || '?'} · {j.stage}
+                {active && j.etaSeconds !== null ? ` · ${eta(j.etaSeconds)}` : ''}
+              </div>
+              {j.error && <div className="error">{j.error}</div>}
+            </li>
+          );
+        })}
+      </ul>
+    </section>
+  );
+}

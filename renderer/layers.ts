@@ -1,0 +1,125 @@
+// From what the user chose in the layers panel to what the scene draws: which job each result layer comes from, in
+// which order layers stack, and which sources the status bar reads. Pure functions of app state, no pixels.
+import type { JobInfo, StackSummary } from '../main/api/contract';
+import type { TileStyle } from './scene/colorize';
+import type { LayerSpec, SceneInput } from './scene/scene';
+import type { TileSource } from './scene/tile-store';
+
+export interface LayerSetting {
+  visible: boolean;
+  opacity: number;
+  /** Round layers (r ≥ 1): show the difference to round r-1 instead of the map. */
+  diff?: boolean;
+  /** Labels and ground truth: draw only segment edges. */
+  boundaryOnly?: boolean;
+}
+
+export interface RawDisplay {
+  lo: number;
+  hi: number;
+  brightness: number;
+  contrast: number;
+}
+
+export interface LayerRow {
+  id: string;
+  name: string;
+  kind: 'raw' | 'map' | 'round' | 'labels' | 'truth';
+  /** Where the data comes from, for the panel's hint ('job j3, slice not ready' …). */
+  jobId?: string;
+  round?: number;
+  /** Data exists for the current slice. */
+  available: boolean;
+}
+
+// Labels are drawn half transparent by default so the membranes under them stay visible.
+export const DEFAULT_SETTINGS: Record<string, LayerSetting> = {
+  raw: { visible: true, opacity: 1 },
+  map: { visible: true, opacity: 0.8 },
+  labels: { visible: true, opacity: 0.5, boundaryOnly: false },
+  truth: { visible: false, opacity: 0.9, boundaryOnly: true },
+};
+
+export function defaultSetting(id: string): LayerSetting {
+  return DEFAULT_SETTINGS[id] ?? { visible: false, opacity: 0.8, diff: false };
+}
+
+/** Full range of a pixel type: the display window before auto-levels. */
+export function defaultRaw(stack: StackSummary | null): RawDisplay {
+  const hi = stack?.pixelType === 'uint16' ? 65535 : stack?.pixelType === 'float32' ? 1 : stack?.pixelType === 'uint32' ? 4294967295 : 255;
+  return { lo: 0, hi, brightness: 0, contrast: 1 };
+}
+
+/** The newest job of this stack that has (or will have) membrane maps, and the newest with labels. */
+export function resultJobs(jobs: JobInfo[], stackId: string | undefined): { maps?: JobInfo; labels?: JobInfo } {
+  const mine = jobs.filter((j) => j.stackId === stackId && j.state !== 'failed' && (j.readySlices.length > 0 || j.state === 'running')).sort((a, b) => b.createdAt - a.createdAt);
+  return { maps: mine.find((j) => j.rounds > 0), labels: mine.find((j) => j.hasLabels) };
+}
+
+export function layerRows(stack: StackSummary | null, jobs: JobInfo[], z: number): LayerRow[] {
+  if (!stack) return [];
+  const { maps, labels } = resultJobs(jobs, stack.stackId);
+  const rows: LayerRow[] = [{ id: 'raw', name: 'Raw', kind: 'raw', available: true }];
+  if (maps) {
+    const ready = maps.readySlices.includes(z);
+    rows.push({ id: 'map', name: 'Membrane map', kind: 'map', jobId: maps.jobId, round: 0, available: ready });
+    for (let r = 1; r < maps.rounds; r++) rows.push({ id: `round-${r}`, name: `Refinement round ${r}`, kind: 'round', jobId: maps.jobId, round: r, available: ready });
+  }
+  if (labels) rows.push({ id: 'labels', name: 'Segmentation', kind: 'labels', jobId: labels.jobId, available: labels.readySlices.includes(z) });
+  if (stack.hasTruth) rows.push({ id: 'truth', name: 'Ground truth', kind: 'truth', available: true });
+  return rows;
+}
+
+const readySets = new WeakMap<JobInfo, Set<number>>();
+function readySet(j: JobInfo): Set<number> {
+  let s = readySets.get(j);
+  if (!s) {
+    s = new Set(j.readySlices);
+    readySets.set(j, s);
+  }
+  return s;
+}
+
+export function sceneInput(
+  stack: StackSummary | null,
+  z: number,
+  jobs: JobInfo[],
+  settings: Record<string, LayerSetting>,
+  raw: RawDisplay,
+  labelSeed: number,
+): SceneInput {
+  if (!stack) return { stack: null, z: 0, layers: [], readout: {} };
+  const { maps, labels } = resultJobs(jobs, stack.stackId);
+  const rawSource: TileSource = { kind: 'raw', stackId: stack.stackId, pixelType: stack.pixelType };
+  const layers: LayerSpec[] = [];
+  const readout: SceneInput['readout'] = { raw: rawSource };
+  const setting = (id: string) => settings[id] ?? defaultSetting(id);
+  const add = (id: string, source: TileSource, style: TileStyle, ready?: ReadonlySet<number>, previous?: TileSource) => {
+    const s = setting(id);
+    if (s.visible && s.opacity > 0) layers.push({ id, source, style, opacity: s.opacity, ready, previous });
+  };
+  add('raw', rawSource, { kind: 'raw', ...raw });
+  if (maps) {
+    const ready = readySet(maps);
+    const round = (r: number): TileSource => ({ kind: 'result', jobId: maps.jobId, layer: `round-${r}` });
+    add('map', round(0), { kind: 'map' }, ready);
+    readout.map = round(0);
+    for (let r = 1; r < maps.rounds; r++) {
+      const s = setting(`round-${r}`);
+      add(`round-${r}`, round(r), s.diff ? { kind: 'diff' } : { kind: 'map' }, ready, s.diff ? round(r - 1) : undefined);
+      // The status bar shows the map value of the highest round on screen: what the user is looking at.
+      if (s.visible && !s.diff) readout.map = round(r);
+    }
+  }
+  if (labels) {
+    const source: TileSource = { kind: 'result', jobId: labels.jobId, layer: 'labels' };
+    add('labels', source, { kind: 'labels', boundaryOnly: setting('labels').boundaryOnly ?? false, seed: labelSeed }, readySet(labels));
+    readout.labels = source;
+  }
+  if (stack.hasTruth) {
+    const source: TileSource = { kind: 'truth', stackId: stack.stackId };
+    add('truth', source, { kind: 'labels', boundaryOnly: setting('truth').boundaryOnly ?? true, seed: labelSeed + 1 });
+    if (!readout.labels && setting('truth').visible) readout.labels = source;
+  }
+  return { stack, z, layers, readout };
+}

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { openStack, type Stack } from '../io';
 import type { Image2D } from '../../ml/types';
 import { AccessGuard } from './access';
-import { levelCount, TILE_SIZE_PX, tileRect, type ApiEvent, type BrowseEntry, type StackSummary, type TileArgs } from './contract';
+import { levelCount, TILE_SIZE_PX, tileRect, type ApiEvent, type BrowseEntry, type JobParams, type StackSummary, type TileArgs } from './contract';
 import { ApiError, type Handlers } from './door';
 import { cutTile, PyramidCache, type DownsampleMode } from './pyramid';
 import { RecentList } from './recent';
@@ -214,7 +214,11 @@ export async function createBackend(opts: BackendOptions): Promise<Backend> {
       const s = getStack(stackId);
       const bad = params.slices?.find((z) => z >= s.summary.depth);
       if (bad !== undefined) throw new ApiError('bad-request', `slice ${bad} is past the stack's ${s.summary.depth} slices`);
-      const info = jobs.start(kind, { stackId, name: s.summary.name, path: s.summary.path }, params);
+      // Model folders are paths like any other: only under folders the user opened (the shipped ones when absent).
+      const checked: JobParams = { ...params };
+      if (params.membraneModel !== undefined) checked.membraneModel = await guard.check(params.membraneModel);
+      if (params.refiner !== undefined) checked.refiner = await guard.check(params.refiner);
+      const info = jobs.start(kind, { stackId, name: s.summary.name, path: s.summary.path }, checked);
       return { jobId: info.jobId };
     },
 

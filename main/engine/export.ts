@@ -1,22 +1,31 @@
 // Writing model.onnx into a model folder from its tfjs weights, and recording it in model.json.
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { loadModel, type ModelRecord } from './model-store';
+import { loadModel, saveModel, type ModelRecord } from './model-store';
 import { writeFileAtomic } from './atomic';
 import { buildModel } from '../../ml/models';
 import { exportOnnx } from '../../ml/onnx/export';
 import { initTf } from '../../ml/tfjs/backend';
 import { setWeights } from '../../ml/train/trainer';
 
-export async function exportModelFolder(dir: string, extra: Partial<ModelRecord> = {}): Promise<{ bytes: number }> {
+/**
+ * `half`: store weights (weights.bin and the ONNX initializers) as float16 — half the size for shipping; inference
+ * still computes in float32.
+ */
+export async function exportModelFolder(dir: string, extra: Partial<ModelRecord> = {}, opts: { half?: boolean } = {}): Promise<{ bytes: number }> {
   await initTf();
   const loaded = await loadModel(dir);
   const model = buildModel(loaded.record.config);
   setWeights(model, loaded.weights);
-  const onnx = exportOnnx(model, { role: loaded.record.role, config: JSON.stringify(loaded.record.config) });
+  const half = opts.half ?? loaded.record.weightsDtype === 'float16';
+  const onnx = exportOnnx(model, { role: loaded.record.role, config: JSON.stringify(loaded.record.config) }, { halfWeights: half });
   model.dispose();
   await writeFileAtomic(join(dir, 'model.onnx'), onnx);
-  const record: ModelRecord = { ...(JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as ModelRecord), ...extra, onnx: 'model.onnx' };
-  await writeFileAtomic(join(dir, 'model.json'), `${JSON.stringify(record, null, 2)}\n`);
+  const record: ModelRecord = {
+    ...(JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as ModelRecord), ...extra, onnx: 'model.onnx',
+    weightsDtype: half ? 'float16' : 'float32',
+  };
+  // saveModel rewrites weights.bin in the record's dtype, then model.json last.
+  await saveModel(dir, record, loaded.weights);
   return { bytes: onnx.length };
 }

@@ -1,8 +1,8 @@
 // EMSeg model folders. A model is a folder holding:
 //   model.json    — format tag, kind, architecture config, weight manifest, training record and validation scores
 //                   (written last, so a folder with a model.json is complete);
-//   weights.bin   — all tfjs weights (trainable and batch-norm statistics), float32 little-endian, in manifest order:
-//                   what fine-tuning starts from;
+//   weights.bin   — all tfjs weights (trainable and batch-norm statistics), little-endian float32 (or float16 where
+//                   model.json says weightsDtype: 'float16'), in manifest order: what fine-tuning starts from;
 //   model.onnx    — the exported inference graph (batch norm folded), when exported;
 //   optimizer.bin — Adam's state, only in training checkpoints (so a resumed run continues exactly).
 import { readFile, mkdir, access } from 'node:fs/promises';
@@ -11,6 +11,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from './atomic';
 import type { ModelConfig } from '../../ml/models';
 import type { NamedArray } from '../../ml/train/trainer';
+import { floatsToHalf, halfToFloats } from '../../ml/onnx/half';
 
 export interface WeightEntry {
   name: string;
@@ -33,6 +34,8 @@ export interface ModelRecord {
   /** Compression method and its parameters, for compressed models. */
   compression?: Record<string, unknown>;
   onnx?: string;
+  /** How weights.bin stores the values: float32 (default) or float16 (shipped models: half the size). */
+  weightsDtype?: 'float32' | 'float16';
 }
 
 export interface LoadedModel {
@@ -56,8 +59,9 @@ function concat(arrays: Float32Array[]): Uint8Array {
   return new Uint8Array(out.buffer);
 }
 
-function split(buf: Buffer, shapes: number[][]): Float32Array[] {
-  const all = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+function split(buf: Buffer, shapes: number[][], dtype: 'float32' | 'float16' = 'float32'): Float32Array[] {
+  const bytes = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+  const all = dtype === 'float16' ? halfToFloats(new Uint16Array(bytes)) : new Float32Array(bytes);
   const out: Float32Array[] = [];
   let o = 0;
   for (const s of shapes) {
@@ -71,7 +75,9 @@ function split(buf: Buffer, shapes: number[][]): Float32Array[] {
 
 export async function saveModel(dir: string, record: ModelRecord, weights: Float32Array[], optimizer?: NamedArray[]): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await writeFileAtomic(join(dir, 'weights.bin'), concat(weights));
+  const flat = concat(weights);
+  const data = record.weightsDtype === 'float16' ? new Uint8Array(floatsToHalf(new Float32Array(flat.buffer)).buffer) : flat;
+  await writeFileAtomic(join(dir, 'weights.bin'), data);
   if (optimizer) {
     await writeFileAtomic(join(dir, 'optimizer.bin'), concat(optimizer.map((o) => o.data)));
     await writeFileAtomic(join(dir, 'optimizer.json'), JSON.stringify(optimizer.map((o) => ({ name: o.name, shape: o.shape }))));
@@ -88,7 +94,7 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
     throw Object.assign(new Error(`${path}: not an EMSeg model folder (${(e as Error).message.split('\n')[0]})`), { userFacing: true });
   }
   if (record.format !== 'emseg-model') throw Object.assign(new Error(`${path}: not an EMSeg model (format ${String(record.format)})`), { userFacing: true });
-  const weights = split(await readFile(join(dir, 'weights.bin')), record.weights.map((w) => w.shape));
+  const weights = split(await readFile(join(dir, 'weights.bin')), record.weights.map((w) => w.shape), record.weightsDtype);
   return { dir, record, weights };
 }
 

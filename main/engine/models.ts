@@ -1,11 +1,13 @@
 // Loading models for inference: the ONNX graph of a model folder (exported on the fly from its tfjs weights when the
-// folder has none), an ONNX Runtime session on all cores, and the tiling parameters that make it seam-free.
+// folder has none), an ONNX Runtime session on all cores in the inference worker thread (never on the caller's event
+// loop), and the tiling parameters that make it seam-free.
 import { readFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadModel, type ModelRecord } from './model-store';
 import { buildModel, sizeMultiple, type ModelConfig } from '../../ml/models';
-import { createOnnxModel, type MapModel } from '../../ml/infer/onnx-session';
+import type { MapModel } from '../../ml/infer/onnx-session';
+import { createWorkerOnnxModel } from './onnx-worker';
 import { defaultMargin } from '../../ml/infer/receptive-field';
 import { exportOnnx } from '../../ml/onnx/export';
 import { initTf } from '../../ml/tfjs/backend';
@@ -50,7 +52,7 @@ export async function onnxBytes(dir: string): Promise<{ record: ModelRecord; byt
 
 export async function loadInferenceModel(dir: string, opts: { threads?: number } = {}): Promise<InferenceModel> {
   const { record, bytes } = await onnxBytes(dir);
-  const session = await createOnnxModel(bytes, opts);
+  const session = await createWorkerOnnxModel(bytes, opts);
   const cfg: ModelConfig = record.config;
   const multiple = sizeMultiple(cfg);
   return { dir, record, session, inChannels: cfg.inChannels, multiple, marginPx: defaultMargin(cfg, multiple) };

@@ -77,6 +77,18 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
+/** Does the request path, percent-decoded, contain a '..' segment (or NUL)? */
+export function hasDotDot(rawUrl: string): boolean {
+  const path = rawUrl.split('?')[0];
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    return true; // undecodable: treat as hostile
+  }
+  return decoded.includes('\0') || decoded.split(/[\\/]/).includes('..');
+}
+
 function bearer(req: IncomingMessage): string | null {
   const h = req.headers.authorization;
   return h?.startsWith('Bearer ') ? h.slice(7).trim() : null;
@@ -159,6 +171,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       const url = new URL(req.url ?? '/', `http://${req.headers.host}`);
       const auth = authorized(req, url);
       if (!auth.ok) return sendError(res, 'unauthorized', 'missing or wrong token: open the URL `emseg serve` printed');
+      // Look for '..' in the path as sent: the URL parser above quietly resolved it away.
+      if (hasDotDot(req.url ?? '/')) return sendError(res, 'forbidden', 'path outside the app');
       if (url.pathname.startsWith('/api/')) return serveApi(req, res, url);
       if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(res, 'bad-request', 'only GET here');
       return serveStatic(res, url.pathname, auth.viaQuery);

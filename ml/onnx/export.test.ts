@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initTf } from '../tfjs/backend';
 import { buildModel, sizeMultiple, type ModelConfig } from '../models';
-import { exportOnnx } from './export';
+import { exportOnnx, halveWeights, modelToOnnxGraph } from './export';
+import { TensorType } from './proto';
 import { createOnnxModel } from '../infer/onnx-session';
 import { predictTf } from '../infer/predict-tf';
 import { perturbBatchNorm, pseudoRandom } from '../models/test-helpers';
@@ -38,6 +39,17 @@ for (const cfg of configs) {
     for (const v of ref) varSum += (v - mean) ** 2;
     assert.ok(Math.sqrt(varSum / ref.length) > 1e-3, 'outputs are not constant (the comparison means something)');
     assert.ok(maxErr < 1e-5, `max |onnx − tfjs| = ${maxErr}`);
+    // Half-precision storage: a smaller file, float32 compute, outputs within weight-rounding error.
+    const graph = modelToOnnxGraph(model);
+    const weightBytes = (g: typeof graph) => g.initializers.filter((t) => t.type === TensorType.FLOAT || t.type === TensorType.FLOAT16).reduce((a, t) => a + t.data.byteLength, 0);
+    assert.equal(weightBytes(halveWeights(graph)) * 2, weightBytes(graph), 'every float weight is stored in half the bytes');
+    const halfBytes = exportOnnx(model, {}, { halfWeights: true });
+    const hs = await createOnnxModel(halfBytes, { threads: 1 });
+    const gotHalf = await hs.run(nchw, cfg.inChannels, h, w);
+    await hs.release();
+    let halfErr = 0;
+    for (let i = 0; i < ref.length; i++) halfErr = Math.max(halfErr, Math.abs(gotHalf[i] - ref[i]));
+    assert.ok(halfErr > 0 && halfErr < 5e-3, `max |half − tfjs| = ${halfErr}`);
     model.dispose();
   });
 }

@@ -6,6 +6,7 @@
 // ShiftPad2D.
 import type * as tf from '@tensorflow/tfjs';
 import { encodeModel, TensorType, type OnnxGraph, type OnnxNode, type OnnxTensor } from './proto';
+import { floatsToHalf } from './half';
 
 interface LayerLike {
   name: string;
@@ -191,6 +192,21 @@ export function modelToOnnxGraph(model: tf.LayersModel, name = 'emseg'): OnnxGra
   };
 }
 
-export function exportOnnx(model: tf.LayersModel, metadata: Record<string, string> = {}): Uint8Array {
-  return encodeModel(modelToOnnxGraph(model), { opset: 13, producer: 'emseg', metadata });
+/**
+ * Store float initializers as float16 behind a Cast to float32: half the file size, float32 compute (ONNX Runtime
+ * folds the casts once at session creation). Weights round to 11 significant bits.
+ */
+export function halveWeights(graph: OnnxGraph): OnnxGraph {
+  const casts: OnnxNode[] = [];
+  const initializers = graph.initializers.map((t) => {
+    if (t.type !== TensorType.FLOAT) return t;
+    casts.push({ op: 'Cast', inputs: [`${t.name}.f16`], outputs: [t.name], attrs: { to: TensorType.FLOAT } });
+    return { name: `${t.name}.f16`, dims: t.dims, type: TensorType.FLOAT16, data: floatsToHalf(t.data as Float32Array) };
+  });
+  return { ...graph, initializers, nodes: [...casts, ...graph.nodes] };
+}
+
+export function exportOnnx(model: tf.LayersModel, metadata: Record<string, string> = {}, opts: { halfWeights?: boolean } = {}): Uint8Array {
+  const graph = modelToOnnxGraph(model);
+  return encodeModel(opts.halfWeights ? halveWeights(graph) : graph, { opset: 13, producer: 'emseg', metadata });
 }

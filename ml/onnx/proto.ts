@@ -74,7 +74,7 @@ export class ProtoWriter {
   }
 }
 
-export const TensorType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7 } as const;
+export const TensorType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, FLOAT16: 10 } as const;
 const AttrType = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 } as const;
 
 export type AttrValue = number | string | number[] | { float: number } | { floats: number[] };
@@ -92,7 +92,7 @@ export interface OnnxTensor {
   name: string;
   dims: number[];
   type: number;
-  data: Float32Array | Int32Array | BigInt64Array | Uint8Array | Int8Array;
+  data: Float32Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Uint16Array;
 }
 
 export interface OnnxValueInfo {

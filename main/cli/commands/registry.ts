@@ -6,7 +6,8 @@ import { segmentCommand } from './segment';
 import { trainCommand } from './train';
 import { trainRefinerCommand } from './train-refiner';
 import { benchCommand } from './bench';
+import { exportCommand } from './export';
 import { serveCommand } from './serve';
 import { appCommand } from './app';
 
-export const commands: Command[] = [infoCommand, trainCommand, trainRefinerCommand, segmentCommand, evalCommand, serveCommand, appCommand, benchCommand];
+export const commands: Command[] = [infoCommand, trainCommand, trainRefinerCommand, exportCommand, segmentCommand, evalCommand, serveCommand, appCommand, benchCommand];

@@ -1,0 +1,65 @@
+// Refiner training plumbing on tiny data: training maps chosen among the membrane model's snapshots, two stages (the
+// second also trains on round-1 maps), the number of rounds chosen on validation and stored with an exported model.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, access } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { trainRefiner } from './refiner-training';
+import { saveModel, weightEntries, type ModelRecord } from './model-store';
+import type { LabelledSlice } from './datasets';
+import { buildModel, type UNetConfig } from '../../ml/models';
+import { initTf } from '../../ml/tfjs/backend';
+import { getWeights } from '../../ml/train/trainer';
+import { perturbBatchNorm } from '../../ml/models/test-helpers';
+import { Rng } from '../../ml/train/rng';
+
+function slice(index: number, size = 48): LabelledSlice {
+  const rng = new Rng(index);
+  const raw = new Uint8Array(size * size);
+  const label = new Uint8Array(size * size);
+  for (let y = 0; y < size; y++)
+    for (let x = 0; x < size; x++) {
+      const m = x % 12 < 2 || y % 12 < 2;
+      label[y * size + x] = m ? 0 : 255;
+      raw[y * size + x] = Math.max(0, Math.min(255, (m ? 60 : 170) + 30 * rng.normal()));
+    }
+  return { index, raw: { width: size, height: size, data: raw }, label: { width: size, height: size, data: label } };
+}
+
+test('refiner training: matched training maps, staged rounds, rounds chosen on validation', async () => {
+  await initTf('cpu');
+  const dir = await mkdtemp(join(tmpdir(), 'emseg-refiner-'));
+  try {
+    const config: UNetConfig = { kind: 'unet', baseChannels: 2, depth: 1, inChannels: 1 };
+    const membrane = join(dir, 'membrane');
+    for (const [i, sub] of ['snapshots/step-000010', 'snapshots/step-000020', ''].entries()) {
+      const m = buildModel(config);
+      perturbBatchNorm(m);
+      const record: ModelRecord = { format: 'emseg-model', version: 1, role: 'membrane', config, weights: weightEntries(m), training: { note: `model ${i}` } };
+      await saveModel(join(membrane, sub), record, getWeights(m));
+      m.dispose();
+    }
+    const logs: string[] = [];
+    const out = join(dir, 'refiner');
+    const result = await trainRefiner({
+      membrane, trainSet: [0, 1, 2].map((i) => slice(i)), valSet: [7, 8].map((i) => slice(i)), membraneValue: 0, out, useRaw: true,
+      config: { kind: 'refiner', inChannels: 2, branchLayers: 2, channels: 3, headLayers: 1 }, stages: 2, stepsPerStage: 4, maxRounds: 2,
+      batchSize: 2, cropPx: 24, lr: 1e-3, workers: 1, seed: 1, evalEvery: 2, log: (l) => logs.push(l),
+    });
+    assert.ok(logs.filter((l) => l.startsWith('snapshot step-')).length === 2, 'both snapshots were scored');
+    assert.ok(logs.some((l) => l.startsWith('stage 2/2: 6 training maps')), 'stage 2 trains on rounds 0 and 1');
+    assert.equal(result.perRound.length, 3);
+    assert.ok(result.rounds >= 0 && result.rounds <= 2);
+    const best = Math.max(...result.perRound.map((r) => r.vrand));
+    assert.equal(result.perRound[result.rounds].vrand, best, 'the chosen number of rounds has the best validation V_rand');
+    const record = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')) as ModelRecord;
+    assert.equal(record.role, 'refiner');
+    assert.equal(record.rounds, result.rounds);
+    assert.equal(record.onnx, 'model.onnx');
+    await access(join(out, 'model.onnx'));
+    assert.ok(typeof (record.training as Record<string, unknown>).trainingMapsVrand === 'number');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -27,6 +27,29 @@ function droppedPathFromText(dt: DataTransfer): string | null {
   return text.startsWith('/') && !text.includes('\n') ? text : null;
 }
 
+const IMAGE_FILE = /\.(tiff?|png|jpe?g)$/i;
+
+/** The image files of a drop, a dropped folder's included (one level: a folder of slices). */
+async function droppedImageFiles(dt: DataTransfer): Promise<File[]> {
+  const entries = [...dt.items].map((i) => i.webkitGetAsEntry()).filter((e): e is FileSystemEntry => e !== null);
+  // Without file-system entries (a drop made by a script, older browsers) the plain file list is all there is.
+  const files: File[] = entries.length === 0 ? [...dt.files] : [];
+  for (const entry of entries) {
+    if (entry.isFile) {
+      files.push(await new Promise<File>((resolve, reject) => (entry as FileSystemFileEntry).file(resolve, reject)));
+    } else if (entry.isDirectory) {
+      const reader = (entry as FileSystemDirectoryEntry).createReader();
+      // readEntries returns at most ~100 entries per call: read until it returns none.
+      for (;;) {
+        const batch = await new Promise<FileSystemEntry[]>((resolve, reject) => reader.readEntries(resolve, reject));
+        if (batch.length === 0) break;
+        for (const e of batch) if (e.isFile) files.push(await new Promise<File>((resolve, reject) => (e as FileSystemFileEntry).file(resolve, reject)));
+      }
+    }
+  }
+  return files.filter((f) => IMAGE_FILE.test(f.name) && !f.name.startsWith('.'));
+}
+
 function isTyping(t: EventTarget | null): boolean {
   const el = t as HTMLElement | null;
   if (!el) return false;
@@ -108,13 +131,41 @@ export function App() {
     [info, openPath, fail],
   );
 
+  /** Browser mode: a page never learns where dropped files live, so their bytes go to the server and open there. */
+  const uploadAndOpen = useCallback(
+    async (files: File[]) => {
+      const uploadId = `u${Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, '0')).join('')}`;
+      setBusy(true);
+      try {
+        let last: { folder: string; file: string } | null = null;
+        for (const [i, f] of files.entries()) {
+          setNotice({ text: `Uploading ${f.name} (${i + 1} of ${files.length})…`, error: false });
+          last = await api.uploadFile({ uploadId, name: f.name, data: await f.arrayBuffer() });
+        }
+        if (last) openPath(files.length === 1 ? last.file : last.folder);
+      } catch (err) {
+        fail(err);
+      } finally {
+        setBusy(false);
+      }
+    },
+    [openPath, fail],
+  );
+
   const onDrop = (e: DragEvent) => {
     e.preventDefault();
     setDragging(false);
     const file = e.dataTransfer.files[0] as File | undefined;
     const path = (file && pathOfDroppedFile(file)) ?? droppedPathFromText(e.dataTransfer);
-    if (path) openPath(path);
-    else if (file) setNotice({ text: 'A browser does not tell the page where a dropped file lives: use Open… to pick it on the server.', error: true });
+    if (path) {
+      openPath(path);
+      return;
+    }
+    // Read the drop now: the DataTransfer is emptied when this handler returns.
+    droppedImageFiles(e.dataTransfer).then(
+      (files) => (files.length > 0 ? uploadAndOpen(files) : setNotice({ text: 'Nothing to open in that drop: drop TIFF, PNG or JPEG files, or a folder of them.', error: true })),
+      fail,
+    );
   };
 
   const goTo = useCallback((next: number) => setZ((cur) => (stack ? Math.max(0, Math.min(stack.depth - 1, next)) : cur)), [stack]);
@@ -123,6 +174,11 @@ export function App() {
     const onKey = (e: KeyboardEvent) => {
       if (!stack || isTyping(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
       const steps: Record<string, number> = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1, PageDown: 10, PageUp: -10 };
+      if (e.key === ' ') {
+        // Space + drag pans (drag alone does too); space must not also press the focused button.
+        e.preventDefault();
+        return;
+      }
       if (e.key in steps) {
         // A focused slider would also move on arrows: let the app own slice keys everywhere, once.
         e.preventDefault();

@@ -25,6 +25,7 @@ const BINARY: Record<CallName, boolean> = {
   browseFolder: false,
   readSlice: true,
   readResult: true,
+  uploadFile: false,
   startJob: false,
   cancelJob: false,
   listJobs: false,
@@ -60,6 +61,14 @@ function createHttpApi(): EmsegApi {
   }
 
   async function call<K extends CallName>(name: K, args: Args<K>): Promise<Result<K>> {
+    if (name === 'uploadFile') {
+      // The one call that sends bytes: PUT with the file as the body, the rest of the arguments in the query.
+      const { data, ...rest } = args as Args<'uploadFile'>;
+      const res = await fetch(`/api/${name}?a=${encodeURIComponent(JSON.stringify(rest))}`, { method: 'PUT', credentials: 'same-origin', body: data });
+      const body = (await res.json().catch(() => null)) as unknown;
+      if (!res.ok) throw errorFrom(res.status, body);
+      return body as Result<K>;
+    }
     if (BINARY[name]) {
       const res = await fetch(`/api/${name}?a=${encodeURIComponent(JSON.stringify(args))}`, { credentials: 'same-origin' });
       if (!res.ok) throw errorFrom(res.status, await res.json().catch(() => null));

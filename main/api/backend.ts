@@ -5,15 +5,16 @@
 //   openStack ─> AccessGuard (inside an opened folder?) ─> io.openStack ─> registry of open stacks (+ ground truth)
 //   readSlice / readResult ─> PyramidCache (level from the level below, LRU by bytes) ─> cutTile ─> ArrayBuffer
 //   startJob / cancelJob / listJobs ─> JobManager (one process per job) ─> result files ─> readResult
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, realpath } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { basename, dirname, extname } from 'node:path';
+import { basename, dirname, extname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStack, type Stack } from '../io';
 import type { Image2D } from '../../ml/types';
 import { AccessGuard } from './access';
-import { levelCount, TILE_SIZE_PX, tileRect, type ApiEvent, type BrowseEntry, type JobParams, type StackSummary, type TileArgs } from './contract';
+import { levelCount, MAX_UPLOAD_BYTES, TILE_SIZE_PX, tileRect, type ApiEvent, type BrowseEntry, type JobParams, type StackSummary, type TileArgs } from './contract';
 import { ApiError, type Handlers } from './door';
+import { writeFileAtomic } from '../engine/atomic';
 import { cutTile, PyramidCache, type DownsampleMode } from './pyramid';
 import { RecentList } from './recent';
 import { findTruthPath, resolveStackPath, truthToLabels } from './truth';
@@ -50,7 +51,11 @@ interface OpenStack {
   truth: Stack | null;
 }
 
+// Dropped files a session may upload in all: a few large stacks; beyond that, Open… reads them where they are.
+const MAX_UPLOAD_SESSION_BYTES = 8 * MAX_UPLOAD_BYTES;
+
 const STACK_FILE_EXTENSIONS = new Set(['.tif', '.tiff', '.png', '.jpg', '.jpeg']);
+const IMAGE_FOLDER_NAMES = new Set(['image', 'images', 'raw']);
 const VERSION = '0.1.0';
 
 export interface Backend {
@@ -70,12 +75,15 @@ export async function createBackend(opts: BackendOptions): Promise<Backend> {
   const stacks = new Map<string, OpenStack>();
   const byPath = new Map<string, OpenStack>();
   let stackCounter = 0;
+  let uploadedBytes = 0;
+  /** Folders of dropped files (real paths): their stacks get a plain name and stay out of the recent list. */
+  const uploadFolders = new Set<string>();
 
   await guard.addRoot(home, 'Home');
   await guard.addRoot(samplePath, 'Sample stack');
   for (const r of opts.roots ?? []) await guard.addRoot(r);
   // Stacks opened in earlier sessions were opened by the user, so their folders stay reachable from the recent list.
-  for (const e of await recent.list()) await guard.addRoot(dirname(e.path));
+  for (const e of await recent.list()) await guard.addRoot(STACK_FILE_EXTENSIONS.has(extname(e.path).toLowerCase()) ? dirname(e.path) : e.path);
 
   async function open(path: string): Promise<StackSummary> {
     const real = await resolveStackPath(await guard.check(path));
@@ -91,7 +99,9 @@ export async function createBackend(opts: BackendOptions): Promise<Backend> {
       else await t?.close();
     }
     const { info } = stack;
-    const name = basename(real) === 'image' || basename(real) === 'images' ? `${basename(dirname(real))}/${basename(real)}` : basename(real);
+    const uploaded = [...uploadFolders].some((f) => real === f || real.startsWith(`${f}${sep}`));
+    // 'isbi2012-val/image' says more than 'image'; dropped slices have only a session folder's random name.
+    const name = uploaded && info.kind === 'folder' ? 'dropped slices' : IMAGE_FOLDER_NAMES.has(basename(real)) ? `${basename(dirname(real))}/${basename(real)}` : basename(real);
     const summary: StackSummary = {
       stackId: `s${++stackCounter}`,
       path: real,
@@ -110,9 +120,11 @@ export async function createBackend(opts: BackendOptions): Promise<Backend> {
     stacks.set(summary.stackId, entry);
     byPath.set(real, entry);
     await guard.addRoot(info.kind === 'folder' ? real : dirname(real));
-    await recent
-      .add({ path: real, name, openedAt: new Date().toISOString(), width: info.width, height: info.height, depth: info.depth })
-      .catch(() => undefined);
+    if (!uploaded) {
+      await recent
+        .add({ path: real, name, openedAt: new Date().toISOString(), width: info.width, height: info.height, depth: info.depth })
+        .catch(() => undefined);
+    }
     return summary;
   }
 
@@ -208,6 +220,21 @@ export async function createBackend(opts: BackendOptions): Promise<Backend> {
       return tile(s, a, `job:${a.jobId}:${a.z}:${layer}`, layer === 'labels' ? 'pick' : 'mean', () =>
         readResultSlice(resultFile(job.outDir, a.z, layer), width, height, layer),
       );
+    },
+
+    async uploadFile({ uploadId, name, data }) {
+      if (uploadedBytes + data.byteLength > MAX_UPLOAD_SESSION_BYTES) {
+        throw new ApiError('user', 'too much uploaded in this session: open large stacks with Open… instead of dropping them');
+      }
+      // Uploads live with the session's results (deleted when it ends); the folder counts as opened by the user.
+      const folder = join(opts.resultsDir, 'uploads', uploadId);
+      await mkdir(folder, { recursive: true });
+      await writeFileAtomic(join(folder, name), new Uint8Array(data));
+      uploadedBytes += data.byteLength;
+      await guard.addRoot(folder);
+      const real = await realpath(folder);
+      uploadFolders.add(real);
+      return { folder: real, file: join(real, name) };
     },
 
     async startJob({ stackId, kind, params }) {

@@ -157,6 +157,11 @@ export interface ApiCalls {
   readSlice: { args: { stackId: string } & TileArgs; result: ArrayBuffer };
   /** Pixels of one tile of a result layer: jobId for 'round-r' and 'labels', stackId for 'truth'. */
   readResult: { args: { jobId?: string; stackId?: string; layer: ResultLayer } & TileArgs; result: ArrayBuffer };
+  /**
+   * Browser mode's drag and drop (a page never learns where a dropped file lives): the bytes of one dropped file,
+   * stored in this session's upload folder `uploadId`; open the returned path (the file, or the folder for several).
+   */
+  uploadFile: { args: { uploadId: string; name: string; data: ArrayBuffer }; result: { folder: string; file: string } };
   startJob: { args: { stackId: string; kind: JobKind; params: JobParams }; result: { jobId: string } };
   cancelJob: { args: { jobId: string }; result: { cancelled: boolean } };
   listJobs: { args: NoArgs; result: JobInfo[] };
@@ -195,6 +200,12 @@ export type Envelope<T> = { ok: true; value: T } | { ok: false; error: { code: E
 
 /** Calls whose result is an ArrayBuffer: GET with a binary body in browser mode; all others are POST with JSON. */
 export const BINARY_CALLS = { readSlice: true, readResult: true } as const satisfies Partial<Record<CallName, true>>;
+
+/** Calls whose argument `data` is bytes: PUT with the bytes as the body and the other arguments in the query. */
+export const UPLOAD_CALLS = { uploadFile: true } as const satisfies Partial<Record<CallName, true>>;
+
+/** Largest file a drop may upload. Browser mode holds one in memory while writing it; bigger stacks: use Open…. */
+export const MAX_UPLOAD_BYTES = 1024 ** 3;
 
 /** Electron IPC channel of a call: one fixed channel per call, never a generic one. */
 export const ipcChannel = (name: CallName): string => `emseg:${name}`;
@@ -304,6 +315,13 @@ const segmentParams: Guard<Record<string, number | string | boolean>> = (v, at) 
   return out;
 };
 
+const bytes: Guard<ArrayBuffer> = (v, at) =>
+  v instanceof ArrayBuffer && v.byteLength > 0 && v.byteLength <= MAX_UPLOAD_BYTES ? v : fail(at, `bytes (1 to ${MAX_UPLOAD_BYTES})`);
+
+// A plain file name of a slice or stack: no folders, no hidden files, an image extension.
+const fileName: Guard<string> = (v, at) =>
+  typeof v === 'string' && /^[^/\\\0.][^/\\\0]{0,199}$/.test(v) && /\.(tiff?|png|jpe?g)$/i.test(v) ? v : fail(at, 'an image file name (.tif, .png, .jpg)');
+
 const resultLayer: Guard<ResultLayer> = (v, at) =>
   typeof v === 'string' && (v === 'labels' || v === 'truth' || /^round-(0|[1-9][0-9]?)$/.test(v))
     ? (v as ResultLayer)
@@ -336,6 +354,7 @@ export const validators: { [K in CallName]: Guard<Args<K>> } = {
     }
     return a;
   },
+  uploadFile: obj({ uploadId: id, name: fileName, data: bytes }),
   startJob: obj({ stackId: id, kind: oneOf(['predict', 'refine', 'segment', 'pipeline'] as const), params: jobParams }),
   cancelJob: obj({ jobId: id }),
   listJobs: empty,

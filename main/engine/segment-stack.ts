@@ -8,7 +8,7 @@ import type { Image2D } from '../../ml/types';
 import { SliceChannel } from './channel';
 import { loadPipelineModels, releaseModels, runPipeline, type PipelineOptions } from './pipeline';
 
-export interface SegmentStackOptions extends Omit<PipelineOptions, 'models' | 'skipSegmentation'> {
+export interface SegmentStackOptions extends Omit<PipelineOptions, 'skipSegmentation'> {
   out: string;
   /** Write membrane-round-<r>.tif for every round (default true). */
   writeRounds?: boolean;
@@ -24,7 +24,8 @@ export interface SegmentStackResult {
 export async function segmentStack(opts: SegmentStackOptions): Promise<SegmentStackResult> {
   const probe = await openStack(opts.stack, { cacheBytes: 0, onNotice: opts.onNotice });
   await probe.close();
-  const models = await loadPipelineModels(opts);
+  // Models passed in (batch workers keep them across items) are the caller's to release.
+  const models = opts.models ?? (await loadPipelineModels(opts));
   try {
     await mkdir(opts.out, { recursive: true });
     const rounds = models.rounds;
@@ -43,6 +44,9 @@ export async function segmentStack(opts: SegmentStackOptions): Promise<SegmentSt
     // A failed writer must stop the producer rather than leave it waiting for a consumer that is gone.
     let failure: unknown;
     writers.forEach((w) => w.catch((e: unknown) => (failure ??= e)));
+    // One promise for "some writer has ended", made once: a race built per slice would keep every slice's results alive
+    // until the end of the stack (memory growing with stack length).
+    const writerEnded = Promise.race(writers.map((w) => w.then(() => undefined, () => undefined)));
     let slices = 0;
     let segments = 0;
     try {
@@ -50,7 +54,7 @@ export async function segmentStack(opts: SegmentStackOptions): Promise<SegmentSt
         if (failure) throw failure;
         slices++;
         for (let i = 0; i < r.labels!.data.length; i++) if (r.labels!.data[i] > segments) segments = Math.max(segments, r.labels!.data[i]);
-        await Promise.race([Promise.all(outputs.map((o) => o.channel.push(o.pick(r)))), ...writers.map((w) => w.then(() => undefined))]);
+        await Promise.race([Promise.all(outputs.map((o) => o.channel.push(o.pick(r)))), writerEnded]);
         if (failure) throw failure;
       }
     } finally {
@@ -59,6 +63,6 @@ export async function segmentStack(opts: SegmentStackOptions): Promise<SegmentSt
     await Promise.all(writers);
     return { files: outputs.map((o) => o.path), slices, rounds, segments };
   } finally {
-    await releaseModels(models);
+    if (!opts.models) await releaseModels(models);
   }
 }

@@ -4,12 +4,12 @@
 // out/renderer holds.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type * as Vite from 'vite';
 import type * as RendererConfig from './renderer-config';
 
-const STAMP = '.emseg-build.json';
+export const RENDERER_STAMP = '.emseg-build.json';
 
 type ViteModule = typeof Vite;
 type RendererConfigModule = typeof RendererConfig;
@@ -42,7 +42,7 @@ export async function rendererFingerprint(root: string): Promise<string> {
 
 async function stampOf(dir: string): Promise<string | null> {
   try {
-    return (JSON.parse(await readFile(join(dir, STAMP), 'utf8')) as { fingerprint?: string }).fingerprint ?? null;
+    return (JSON.parse(await readFile(join(dir, RENDERER_STAMP), 'utf8')) as { fingerprint?: string }).fingerprint ?? null;
   } catch {
     return null;
   }
@@ -78,7 +78,6 @@ export async function ensureRenderer(root: string, log: (line: string) => void):
     logLevel: 'warn',
     build: { ...base.build, outDir: tmpDir },
   });
-  await writeFile(join(tmpDir, STAMP), JSON.stringify({ fingerprint, builtAt: new Date().toISOString() }));
   await rm(outDir, { recursive: true, force: true });
   await rename(tmpDir, outDir);
   return outDir;

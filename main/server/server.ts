@@ -4,19 +4,20 @@
 //   GET  /assets/…            the built renderer (static files under out/renderer only)
 //   POST /api/<call>          JSON arguments in, JSON result out              (calls with JSON results)
 //   GET  /api/<call>?a=<json> arguments in the query, application/octet-stream  (calls with binary results: pixels)
+//   PUT  /api/<call>?a=<json> the bytes as the body, the other arguments in the query (drag-and-drop uploads)
 //   WS   /events              pushed ApiEvents (job progress, slices ready)
 //
 // Every request needs the token (query `token`, `Authorization: Bearer`, or the cookie set by the first page load):
 // without it, 401. The Host header must name the address we listen on and an Origin, when sent, must be ours: 403.
 // Every call then goes through the same validating door as Electron's IPC.
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { realpath, readFile, stat } from 'node:fs/promises';
-import { extname, isAbsolute, join, relative, sep } from 'node:path';
+import { readFile, realpath } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { BINARY_CALLS, HTTP_STATUS, type ApiEvent, type ErrorCode } from '../api/contract';
+import { BINARY_CALLS, HTTP_STATUS, MAX_UPLOAD_BYTES, UPLOAD_CALLS, type ApiEvent, type ErrorCode } from '../api/contract';
 import type { Door } from '../api/door';
 import { cookieName, hostAllowed, originAllowed, readCookie, SECURITY_HEADERS, tokensEqual } from './security';
+import { hasDotDot, resolveStatic } from './static-files';
 
 export interface ServerOptions {
   door: Door;
@@ -39,18 +40,6 @@ export interface RunningServer {
 // JSON arguments are a few hundred bytes; a megabyte leaves room for a long slice list and stops memory abuse.
 const MAX_BODY_BYTES = 1 << 20;
 
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.woff2': 'font/woff2',
-  '.wasm': 'application/wasm',
-};
 
 function send(res: ServerResponse, status: number, body: string | Buffer, type: string, extra: Record<string, string> = {}): void {
   res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': type, 'Content-Length': String(Buffer.byteLength(body)), ...extra });
@@ -61,32 +50,26 @@ function sendError(res: ServerResponse, code: ErrorCode, message: string): void 
   send(res, HTTP_STATUS[code], JSON.stringify({ error: { code, message } }), 'application/json', { 'Cache-Control': 'no-store' });
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > maxBytes) {
+      reject(new Error('body too large'));
+      req.destroy();
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY_BYTES) {
+      if (size > maxBytes) {
         reject(new Error('body too large'));
         req.destroy();
       } else chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
-}
-
-/** Does the request path, percent-decoded, contain a '..' segment (or NUL)? */
-export function hasDotDot(rawUrl: string): boolean {
-  const path = rawUrl.split('?')[0];
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(path);
-  } catch {
-    return true; // undecodable: treat as hostile
-  }
-  return decoded.includes('\0') || decoded.split(/[\\/]/).includes('..');
 }
 
 function bearer(req: IncomingMessage): string | null {
@@ -110,45 +93,37 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
 
   async function serveStatic(res: ServerResponse, pathname: string, setCookie: boolean): Promise<void> {
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(pathname);
-    } catch {
-      return sendError(res, 'bad-request', 'bad URL encoding');
-    }
-    // Any '..' segment or NUL is refused outright (403), before any file-system call, however it was encoded.
-    if (decoded.includes('\0') || decoded.split(/[\\/]/).includes('..')) return sendError(res, 'forbidden', 'path outside the app');
-    const rel = decoded === '/' ? 'index.html' : decoded.replace(/^\/+/, '');
-    let file: string;
-    try {
-      file = await realpath(join(rendererReal, rel));
-    } catch {
-      return sendError(res, 'not-found', 'no such file');
-    }
-    const r = relative(rendererReal, file);
-    if (r.startsWith('..') || isAbsolute(r) || r.split(sep).includes('..')) return sendError(res, 'forbidden', 'path outside the app');
-    if (!(await stat(file)).isFile()) return sendError(res, 'not-found', 'no such file');
-    const body = await readFile(file);
+    const found = await resolveStatic(rendererReal, pathname);
+    if ('error' in found) return sendError(res, found.error, found.error === 'forbidden' ? 'path outside the app' : 'no such file');
     const headers: Record<string, string> = {
       // index.html names hashed assets: it must never be cached; the hashed assets may be, for the session.
-      'Cache-Control': rel === 'index.html' ? 'no-store' : 'private, max-age=3600',
+      'Cache-Control': found.isIndex ? 'no-store' : 'private, max-age=3600',
     };
     if (setCookie) headers['Set-Cookie'] = `${cookieName(port)}=${opts.token}; Path=/; HttpOnly; SameSite=Strict`;
-    send(res, 200, body, CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream', headers);
+    send(res, 200, await readFile(found.file), found.type, headers);
   }
 
   async function serveApi(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const name = url.pathname.slice('/api/'.length);
     const binary = Object.prototype.hasOwnProperty.call(BINARY_CALLS, name);
+    const upload = Object.prototype.hasOwnProperty.call(UPLOAD_CALLS, name);
     let args: unknown;
     try {
-      if (binary) {
+      if (upload) {
+        if (req.method !== 'PUT') return sendError(res, 'bad-request', `${name} is a PUT call`);
+        const a = url.searchParams.get('a');
+        const meta = (a === null ? {} : JSON.parse(a)) as unknown;
+        const body = await readBody(req, MAX_UPLOAD_BYTES);
+        // The door's validator checks the bytes like any argument; a fresh ArrayBuffer holds exactly the body.
+        const data = body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength);
+        args = typeof meta === 'object' && meta !== null && !Array.isArray(meta) ? { ...meta, data } : meta;
+      } else if (binary) {
         if (req.method !== 'GET') return sendError(res, 'bad-request', `${name} is a GET call`);
         const a = url.searchParams.get('a');
         args = a === null ? {} : JSON.parse(a);
       } else {
         if (req.method !== 'POST') return sendError(res, 'bad-request', `${name} is a POST call`);
-        const body = await readBody(req);
+        const body = (await readBody(req, MAX_BODY_BYTES)).toString('utf8');
         args = body === '' ? {} : JSON.parse(body);
       }
     } catch (e) {

@@ -24,3 +24,26 @@ export function perturbBatchNorm(model: tf.LayersModel): void {
     tf.dispose(ws);
   }
 }
+
+/**
+ * Replace every weight by seeded pseudo-random values (He-scaled for kernels), so that a test's model is the same on
+ * every run: tfjs' own initialisers are not seeded, and a tiny random network can have dead units that hide what a
+ * test looks for. `positive` makes every weight positive (with positive inputs every ReLU is then active).
+ */
+export function seedWeights(model: tf.LayersModel, seed: number, opts: { positive?: boolean } = {}): void {
+  let s = seed;
+  for (const layer of model.layers) {
+    if (layer.getClassName() === 'BatchNormalization') continue;
+    const ws = layer.getWeights();
+    if (ws.length === 0) continue;
+    const fresh = ws.map((w) => {
+      const fanIn = w.shape.length === 4 ? w.shape[0] * w.shape[1] * w.shape[2] : 1;
+      const scale = w.shape.length === 4 ? Math.sqrt(6 / fanIn) : 0.2;
+      const v = pseudoRandom(w.size, s++, scale);
+      if (opts.positive) for (let i = 0; i < v.length; i++) v[i] = Math.abs(v[i]) + 0.01;
+      return tf.tensor(v, w.shape);
+    });
+    layer.setWeights(fresh);
+    tf.dispose(fresh);
+  }
+}

@@ -14,6 +14,11 @@ export interface UNetConfig {
   depth: number;
   /** 1 for a raw slice. */
   inChannels: number;
+  /**
+   * Output channels of individual layers, by block-convolution name (enc0a, enc0b, …, bottoma, bottomb, up2, dec2a,
+   * dec2b, …), overriding the doubling rule: a filter-pruned U-Net (ml/compress/structured.ts) is a smaller dense one.
+   */
+  widths?: Record<string, number>;
 }
 
 export const DEFAULT_UNET: UNetConfig = { kind: 'unet', baseChannels: 16, depth: 4, inChannels: 1 };
@@ -32,8 +37,13 @@ function convBnRelu(x: tf.SymbolicTensor, channels: number, name: string): tf.Sy
   return relu.apply(bn.apply(conv.apply(x))) as tf.SymbolicTensor;
 }
 
-function block(x: tf.SymbolicTensor, channels: number, name: string): tf.SymbolicTensor {
-  return convBnRelu(convBnRelu(x, channels, `${name}a`), channels, `${name}b`);
+/** Output channels of a layer: its pruned width if the config has one, else the doubling rule. */
+export function unetWidth(cfg: UNetConfig, name: string, level: number): number {
+  return cfg.widths?.[name] ?? cfg.baseChannels << level;
+}
+
+function block(x: tf.SymbolicTensor, cfg: UNetConfig, level: number, name: string): tf.SymbolicTensor {
+  return convBnRelu(convBnRelu(x, unetWidth(cfg, `${name}a`, level), `${name}a`), unetWidth(cfg, `${name}b`, level), `${name}b`);
 }
 
 export function buildUNet(cfg: UNetConfig): tf.LayersModel {
@@ -41,14 +51,14 @@ export function buildUNet(cfg: UNetConfig): tf.LayersModel {
   let x: tf.SymbolicTensor = input;
   const skips: tf.SymbolicTensor[] = [];
   for (let level = 0; level < cfg.depth; level++) {
-    x = block(x, cfg.baseChannels << level, `enc${level}`);
+    x = block(x, cfg, level, `enc${level}`);
     skips.push(x);
     x = tf.layers.maxPooling2d({ poolSize: 2, strides: 2, name: `pool${level}` }).apply(x) as tf.SymbolicTensor;
   }
-  x = block(x, cfg.baseChannels << cfg.depth, 'bottom');
+  x = block(x, cfg, cfg.depth, 'bottom');
   for (let level = cfg.depth - 1; level >= 0; level--) {
     const up = tf.layers.conv2dTranspose({
-      filters: cfg.baseChannels << level,
+      filters: unetWidth(cfg, `up${level}`, level),
       kernelSize: 2,
       strides: 2,
       padding: 'valid',
@@ -57,7 +67,7 @@ export function buildUNet(cfg: UNetConfig): tf.LayersModel {
     });
     x = up.apply(x) as tf.SymbolicTensor;
     x = tf.layers.concatenate({ axis: -1, name: `cat${level}` }).apply([skips[level], x]) as tf.SymbolicTensor;
-    x = block(x, cfg.baseChannels << level, `dec${level}`);
+    x = block(x, cfg, level, `dec${level}`);
   }
   const logits = tf.layers.conv2d({ filters: 1, kernelSize: 1, padding: 'same', name: 'logits' }).apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: logits, name: 'emseg_unet' });
@@ -65,17 +75,23 @@ export function buildUNet(cfg: UNetConfig): tf.LayersModel {
 
 /** Multiply-accumulates per output pixel of the U-Net (convolutions only), for FLOP figures in benchmarks. */
 export function unetMacsPerPixel(cfg: UNetConfig): number {
+  const w = (name: string, level: number) => unetWidth(cfg, name, level);
   let macs = 0;
-  const c = cfg.baseChannels;
+  let inCh = cfg.inChannels;
   for (let level = 0; level <= cfg.depth; level++) {
     const scale = 1 / 4 ** level;
-    const ch = c << level;
-    const inCh = level === 0 ? cfg.inChannels : c << (level - 1);
-    macs += scale * 9 * (inCh * ch + ch * ch); // encoder (or bottom) block
-    if (level < cfg.depth) {
-      macs += scale * 9 * (2 * ch * ch + ch * ch); // decoder block after concatenation
-      macs += (scale / 4) * 4 * (2 * ch) * ch; // transposed conv from the level below (per low-res pixel: 4 taps)
-    }
+    const name = level === cfg.depth ? 'bottom' : `enc${level}`;
+    macs += scale * 9 * (inCh * w(`${name}a`, level) + w(`${name}a`, level) * w(`${name}b`, level)); // encoder (or bottom) block
+    inCh = w(`${name}b`, level);
   }
-  return macs + c; // final 1×1
+  let below = w('bottomb', cfg.depth);
+  for (let level = cfg.depth - 1; level >= 0; level--) {
+    const scale = 1 / 4 ** level;
+    const up = w(`up${level}`, level);
+    macs += (scale / 4) * 4 * below * up; // transposed conv from the level below (per low-res pixel: 4 taps)
+    const cat = w(`enc${level}b`, level) + up;
+    macs += scale * 9 * (cat * w(`dec${level}a`, level) + w(`dec${level}a`, level) * w(`dec${level}b`, level)); // decoder block after concatenation
+    below = w(`dec${level}b`, level);
+  }
+  return macs + below; // final 1×1
 }

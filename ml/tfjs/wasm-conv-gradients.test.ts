@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { registerWasm } from './backend';
+import { setIm2colChunkFloats } from './wasm-conv-gradients';
 
 type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
 
@@ -59,6 +60,21 @@ test('wasm conv gradients (filter and input) match the cpu backend', async () =>
     const [dx, dw] = await grads('wasm', c.x, c.w, c.stride, c.pad);
     assertClose(dw, dwRef, `${c.name} dW`);
     assertClose(dx, dxRef, `${c.name} dX`);
+  }
+});
+
+test('wasm filter gradient is the same when im2col is split into chunks that cut image rows', async () => {
+  await registerWasm();
+  for (const c of cases) {
+    const [, dwRef] = await grads('cpu', c.x, c.w, c.stride, c.pad);
+    // 7 rows of k columns per chunk: chunk boundaries fall mid-row for every case above.
+    setIm2colChunkFloats(7 * c.w[0] * c.w[1] * c.w[2]);
+    try {
+      const [, dw] = await grads('wasm', c.x, c.w, c.stride, c.pad);
+      assertClose(dw, dwRef, `${c.name} dW (chunked)`);
+    } finally {
+      setIm2colChunkFloats(16 * 1024 * 1024);
+    }
   }
 });
 

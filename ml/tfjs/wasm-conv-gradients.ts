@@ -19,7 +19,12 @@ interface WasmBackendLike {
   disposeData(dataId: object): boolean;
 }
 
-const CHUNK_FLOATS = 16 * 1024 * 1024;
+let CHUNK_FLOATS = 16 * 1024 * 1024;
+
+/** Tests shrink the im2col chunk to exercise chunk boundaries that fall inside image rows. */
+export function setIm2colChunkFloats(n: number): void {
+  CHUNK_FLOATS = n;
+}
 
 function kernel(name: string): KernelFunc {
   const k = tf.getKernel(name, 'wasm');
@@ -59,12 +64,17 @@ export function conv2dBackpropFilterImpl(backend: WasmBackendLike, x: TensorInfo
   const totalPixels = batchSize * outHeight * outWidth;
   const chunk = Math.max(1, Math.min(totalPixels, Math.floor(CHUNK_FLOATS / k)));
   const acc = new Float32Array(k * outChannels);
+  // Stride 1 without dilation (every 3×3 conv of our models): im2col rows are shifted copies of channel planes, so
+  // transpose x to planar CHW once (wasm kernel) and build each row from contiguous memcpy-speed segments.
+  const planar = geom.sh === 1 && geom.sw === 1 && geom.dh === 1 && geom.dw === 1;
+  const xT = planar ? run('Transpose', backend, { x }, { perm: [3, 0, 1, 2] }) : null;
   for (let p0 = 0; p0 < totalPixels; p0 += chunk) {
     const rows = Math.min(chunk, totalPixels - p0);
     // Allocate both buffers before taking any heap view: an allocation can grow (and so detach) the wasm heap.
     const colsT = backend.makeOutput([1, k, rows], 'float32');
     const dyChunk = backend.makeOutput([1, rows, outChannels], 'float32');
-    fillIm2colTransposed(backend.typedArrayFromHeap(colsT), backend.typedArrayFromHeap(x), p0, rows, geom);
+    if (xT) fillIm2colPlanar(backend.typedArrayFromHeap(colsT), backend.typedArrayFromHeap(xT), p0, rows, batchSize, geom);
+    else fillIm2colTransposed(backend.typedArrayFromHeap(colsT), backend.typedArrayFromHeap(x), p0, rows, geom);
     backend.typedArrayFromHeap(dyChunk).set(backend.typedArrayFromHeap(dy).subarray(p0 * outChannels, (p0 + rows) * outChannels));
     const prod = run('BatchMatMul', backend, { a: colsT, b: dyChunk }, { transposeA: false, transposeB: false });
     const p = backend.typedArrayFromHeap(prod);
@@ -73,6 +83,7 @@ export function conv2dBackpropFilterImpl(backend: WasmBackendLike, x: TensorInfo
     backend.disposeData(colsT.dataId);
     backend.disposeData(dyChunk.dataId);
   }
+  if (xT) backend.disposeData(xT.dataId);
   const out = backend.makeOutput(filterShape, 'float32');
   backend.typedArrayFromHeap(out).set(acc);
   return out;
@@ -114,6 +125,44 @@ function fillIm2colTransposed(dst: Float32Array, x: Float32Array, p0: number, n:
             const ox = j - rowStart;
             dst[row + j] = ox >= oxLo && ox < oxHi ? x[src + ox * sw * c] : 0;
           }
+        }
+      }
+    }
+  }
+}
+
+/** As fillIm2colTransposed for stride 1 and no dilation, from x in planar [C, B, H, W] layout. */
+function fillIm2colPlanar(dst: Float32Array, xT: Float32Array, p0: number, n: number, batch: number, g: Im2colGeometry): void {
+  const { inHeight, inWidth, inChannels: c, outHeight, outWidth, fh, fw, padTop, padLeft } = g;
+  const perImage = outHeight * outWidth;
+  const p1 = p0 + n;
+  const plane = inHeight * inWidth;
+  for (let kh = 0; kh < fh; kh++) {
+    for (let kw = 0; kw < fw; kw++) {
+      const shift = kw - padLeft;
+      const oxLo = Math.max(0, -shift);
+      const oxHi = Math.min(outWidth, inWidth - shift);
+      for (let ci = 0; ci < c; ci++) {
+        const row = ((kh * fw + kw) * c + ci) * n - p0;
+        for (let rowStart = p0 - ((p0 % perImage) % outWidth); rowStart < p1; rowStart += outWidth) {
+          const b = Math.floor(rowStart / perImage);
+          const oy = (rowStart - b * perImage) / outWidth;
+          const iy = oy + kh - padTop;
+          const jLo = Math.max(rowStart, p0);
+          const jHi = Math.min(rowStart + outWidth, p1);
+          if (iy < 0 || iy >= inHeight) {
+            dst.fill(0, row + jLo, row + jHi);
+            continue;
+          }
+          // Output columns [a, z) of this row come from input columns [a + shift, z + shift).
+          const a = Math.max(jLo - rowStart, oxLo);
+          const z = Math.min(jHi - rowStart, oxHi);
+          if (a > jLo - rowStart) dst.fill(0, row + jLo, row + rowStart + a);
+          if (z > a) {
+            const src = (ci * batch + b) * plane + iy * inWidth + shift;
+            dst.set(xT.subarray(src + a, src + z), row + rowStart + a);
+          }
+          if (jHi - rowStart > Math.max(z, a)) dst.fill(0, row + rowStart + Math.max(z, a), row + jHi);
         }
       }
     }

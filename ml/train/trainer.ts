@@ -59,6 +59,11 @@ export class Replica {
   readonly model: tf.LayersModel;
   readonly optimizer: tf.AdamOptimizer;
   private readonly vars: tf.Variable[];
+  /**
+   * Called after every weight update: weight constraints of compressed training (ml/compress: sparsity masks
+   * recomputed from dense shadow weights, Lp-sphere projection) rewrite the weights here.
+   */
+  afterApply?: (model: tf.LayersModel) => void;
 
   constructor(model: tf.LayersModel, learningRate: number) {
     this.model = model;
@@ -87,6 +92,7 @@ export class Replica {
     const named = this.vars.map((v, i) => ({ name: v.name, tensor: tf.tensor(grads[i], v.shape) }));
     this.optimizer.applyGradients(named);
     tf.dispose(named.map((n) => n.tensor));
+    this.afterApply?.(this.model);
   }
 }
 

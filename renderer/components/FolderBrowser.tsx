@@ -61,7 +61,7 @@ export function FolderBrowser({ api, onOpen, onClose }: Props) {
           {listing?.entries.map((en) => (
             <li key={en.name}>
               <button type="button" onClick={() => (en.kind === 'folder' ? go(join(en.name)) : onOpen(join(en.name)))} className={en.kind}>
-                {en.kind === 'folder' ? '📁' : '🖼'} {en.name}
+                {en.kind === 'folder' ? `${en.name}/` : en.name}
               </button>
             </li>
           ))}

@@ -24,10 +24,14 @@ export function JobsPanel({ stack, z, jobs, onStart, onCancel }: Props) {
   const [scope, setScope] = useState<'slice' | 'all'>('slice');
   const [rounds, setRounds] = useState('');
   const [tta, setTta] = useState(false);
+  const [membraneModel, setMembraneModel] = useState('');
+  const [refiner, setRefiner] = useState('');
   const params = (): JobParams => ({
     ...(scope === 'slice' ? { slices: [z] } : {}),
     ...(rounds.trim() !== '' ? { rounds: Number(rounds) } : {}),
     ...(tta ? { tta: true } : {}),
+    ...(membraneModel.trim() !== '' ? { membraneModel: membraneModel.trim() } : {}),
+    ...(refiner.trim() !== '' ? { refiner: refiner.trim() } : {}),
   });
   const start = (kind: JobKind) => onStart(kind, params());
   return (
@@ -54,6 +58,15 @@ export function JobsPanel({ stack, z, jobs, onStart, onCancel }: Props) {
           <input type="checkbox" checked={tta} onChange={(e) => setTta(e.target.checked)} /> TTA
         </label>
       </div>
+      <details className="job-models">
+        <summary>Models</summary>
+        <label title="Folder of a membrane model (emseg train); empty = the shipped one">
+          membrane model <input value={membraneModel} placeholder="shipped" onChange={(e) => setMembraneModel(e.target.value)} data-testid="membrane-model" />
+        </label>
+        <label title="Folder of a refiner (emseg train-refiner); empty = the shipped one">
+          refiner <input value={refiner} placeholder="shipped" onChange={(e) => setRefiner(e.target.value)} data-testid="refiner-model" />
+        </label>
+      </details>
       <ul className="jobs" data-testid="job-list">
         {[...jobs].reverse().map((j) => {
           const active = j.state === 'running' || j.state === 'queued';

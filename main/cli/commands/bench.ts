@@ -10,6 +10,8 @@ const suites: Record<string, () => Promise<Bench>> = {
   io: async () => (await import('../../bench/io')).benchIo,
   segmentation: async () => (await import('../../bench/segmentation')).benchSegmentation,
   models: async () => (await import('../../bench/models')).benchModels,
+  batch: async () => (await import('../../bench/batch')).benchBatch,
+  compress: async () => (await import('../../bench/compress')).benchCompress,
 };
 
 export const benchCommand: Command = {

@@ -9,5 +9,8 @@ import { benchCommand } from './bench';
 import { exportCommand } from './export';
 import { serveCommand } from './serve';
 import { appCommand } from './app';
+import { batchCommand } from './batch';
+import { compressCommand } from './compress';
+import { slurmCommand } from './slurm';
 
-export const commands: Command[] = [infoCommand, trainCommand, trainRefinerCommand, exportCommand, segmentCommand, evalCommand, serveCommand, appCommand, benchCommand];
+export const commands: Command[] = [infoCommand, trainCommand, trainRefinerCommand, exportCommand, compressCommand, segmentCommand, batchCommand, slurmCommand, evalCommand, serveCommand, appCommand, benchCommand];

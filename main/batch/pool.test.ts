@@ -1,0 +1,62 @@
+// The worker pool with a stand-in worker (plain JavaScript, no models) that crashes on cue: a worker that exits or is
+// SIGKILLed mid-item costs that item only, recorded as failed, and a fresh worker takes the next; a worker that cannot
+// start stops the batch instead of failing every item the same way.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runPool } from './pool';
+import type { ItemOutcome, ItemTask } from './task';
+
+const STAND_IN = `
+process.on('disconnect', () => process.exit(0));
+process.on('message', (m) => {
+  const key = m.task.item.key;
+  if (key === 'exit') process.exit(9);
+  if (key === 'kill') process.kill(process.pid, 'SIGKILL');
+  process.send({ type: 'notice', key, message: 'working' });
+  const record = { v: 1, key, status: 'done', pid: process.pid, end: new Date().toISOString(), seconds: { total: 0 } };
+  process.send({ type: 'result', outcome: { record, unchanged: false }, maxRssKiB: 1234 });
+});
+process.send({ type: 'ready' });
+`;
+
+function task(key: string): ItemTask {
+  return {
+    item: { key, input: `/in/${key}.png`, kind: 'file', rel: `${key}.png` },
+    outDir: '/out',
+    partialDir: '/out/.emseg/partial/all',
+    params: { refineRounds: null, segment: {} as never, tta: false, tilePx: 1024, writeRounds: true },
+    paramsHash: 'p',
+    model: { membrane: '/m', refiner: null, hash: 'm' },
+    gtMembraneValue: 0,
+    verify: false,
+  };
+}
+
+test('a crashed or killed worker fails its item only; the batch goes on with fresh workers', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'emseg-pool-'));
+  try {
+    const boot = join(dir, 'stand-in.mjs');
+    await writeFile(boot, STAND_IN);
+    const keys = ['a', 'exit', 'b', 'kill', 'c', 'd'];
+    const outcomes: ItemOutcome[] = [];
+    const notices: string[] = [];
+    const stats = await runPool(keys.map(task), 2, { onOutcome: async (o) => void outcomes.push(o), onNotice: (k, m) => notices.push(`${k}: ${m}`) }, boot);
+    const byKey = new Map(outcomes.map((o) => [o.record.key, o.record]));
+    assert.deepEqual([...byKey.keys()].sort(), [...keys].sort(), 'every item recorded once');
+    assert.equal(byKey.get('exit')!.status, 'failed');
+    assert.equal(byKey.get('exit')!.error, 'worker process exited with code 9');
+    assert.equal(byKey.get('kill')!.error, 'worker process was killed by SIGKILL (out of memory?)');
+    for (const k of ['a', 'b', 'c', 'd']) assert.equal(byKey.get(k)!.status, 'done');
+    assert.equal(stats.workersStarted, 4, 'two workers, and one replacement per crash');
+    assert.equal(stats.maxWorkerRssKiB, 1234);
+    assert.ok(notices.includes('a: working'));
+
+    await writeFile(boot, 'process.exit(3);\n');
+    await assert.rejects(runPool(['a', 'b'].map(task), 2, { onOutcome: async () => {} }, boot), /failed to start \(exit code 3\)/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,178 @@
+// Compression benchmarks (issue 6), JSON out:
+//   - int8 QDQ against fp32 in ONNX Runtime on a U-Net of the shipped size (16 base channels, depth 4; random weights
+//     with batch-norm statistics that are not the identity, calibrated on ISBI training slices), 512×512, 1 thread and
+//     all threads; file sizes;
+//   - structured pruning (half the filters) of the same U-Net: MACs and ONNX Runtime speed of the smaller dense model;
+//   - the CCI balanced-sparse convolution kernel against the dense kernel written the same way, at the U-Net's layer
+//     sizes for a 512×512 slice (level 0, 2 and 3);
+//   - when the shipped membrane model exists: its int8 copy against it on the validation slices (speed and V_rand),
+//     the issue's first target, and the table rows of every folder in sample-data/models/compressed.
+import os from 'node:os';
+import { access, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { buildModel, macsPerPixel, type UNetConfig } from '../../ml/models';
+import { initTf } from '../../ml/tfjs/backend';
+import { modelToOnnxGraph } from '../../ml/onnx/export';
+import { encodeModel } from '../../ml/onnx/proto';
+import { createOnnxModel } from '../../ml/infer/onnx-session';
+import { perturbBatchNorm, pseudoRandom } from '../../ml/models/test-helpers';
+import { quantizeInt8 } from '../../ml/compress/int8';
+import { pruneUNet } from '../../ml/compress/structured';
+import { convBalanced, convDense, packBalanced, toTapMajor, type CciOptions } from '../../ml/compress/cci';
+import { packActivations, packWeights, signBinary, xnorConv } from '../../ml/compress/binary';
+import { normalizeSlice } from '../../ml/train/normalize';
+import { TensorType } from '../../ml/onnx/proto';
+import { DEFAULT_MEMBRANE_MODEL, SAMPLE_DATA, SAMPLE_STACK } from '../engine/models';
+import { loadLabelledSlices } from '../engine/datasets';
+import { compressModel, measureModelFolder } from '../engine/compress';
+import { ISBI_TRAIN_IMAGES } from './io';
+
+const exists = (p: string) => access(p).then(() => true, () => false);
+
+async function isbiCalibration(n: number, side: number): Promise<Array<{ data: Float32Array; channels: number; height: number; width: number }>> {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const path = join(ISBI_TRAIN_IMAGES, `${i}.png`);
+    if (!(await exists(path))) break;
+    const { data, info } = await sharp(path).greyscale().extract({ left: 0, top: 0, width: side, height: side }).raw().toBuffer({ resolveWithObject: true });
+    out.push({ data: normalizeSlice({ width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, side * side) }), channels: 1, height: side, width: side });
+  }
+  if (out.length === 0) for (let i = 0; i < n; i++) out.push({ data: pseudoRandom(side * side, i + 1, 3.4), channels: 1, height: side, width: side });
+  return out;
+}
+
+async function onnxMpxPerS(bytes: Uint8Array, threads: number, side: number): Promise<number> {
+  const s = await createOnnxModel(bytes, { threads });
+  const x = pseudoRandom(side * side, 7, 3.4);
+  await s.run(x, 1, side, side);
+  const reps = 3;
+  const t = performance.now();
+  for (let i = 0; i < reps; i++) await s.run(x, 1, side, side);
+  await s.release();
+  return (side * side * reps) / ((performance.now() - t) / 1000) / 1e6;
+}
+
+function cciKernelSpeed(c: number, side: number, opts: CciOptions): { denseMs: number; sparseMs: number } {
+  const tap = toTapMajor(pseudoRandom(c * c * 9, 1), c, c, 3, 3);
+  for (let t = 0; t < c * 9; t++)
+    for (let g = 0; g < c; g += opts.group) {
+      const idx = Array.from({ length: opts.group }, (_, j) => g + j).sort((a, b) => Math.abs(tap[t * c + b]) - Math.abs(tap[t * c + a]));
+      for (const j of idx.slice(opts.keep)) tap[t * c + j] = 0;
+    }
+  const k = packBalanced(tap, c, c, 3, 3, opts);
+  const x = pseudoRandom(c * side * side, 2);
+  const time = (f: () => void) => {
+    f();
+    const t = performance.now();
+    for (let i = 0; i < 2; i++) f();
+    return (performance.now() - t) / 2;
+  };
+  return { denseMs: time(() => convDense(x, c, side, side, tap, c, 3, 3)), sparseMs: time(() => convBalanced(x, side, side, k)) };
+}
+
+export async function benchCompress(): Promise<Record<string, number | string>> {
+  const out: Record<string, number | string> = {};
+  await initTf();
+  const cores = os.availableParallelism();
+  const cfg: UNetConfig = { kind: 'unet', baseChannels: 16, depth: 4, inChannels: 1 };
+  const model = buildModel(cfg);
+  perturbBatchNorm(model);
+  const graph = modelToOnnxGraph(model);
+  const calib = await isbiCalibration(4, 256);
+  const { graph: q } = await quantizeInt8(graph, calib, { threads: cores });
+  const fp32 = encodeModel(graph, { opset: 13, producer: 'emseg-bench' });
+  const int8 = encodeModel(q, { opset: 13, producer: 'emseg-bench' });
+  out.unet16_fp32_onnx_mb = Number((fp32.length / 1e6).toFixed(3));
+  out.unet16_int8_onnx_mb = Number((int8.length / 1e6).toFixed(3));
+  for (const threads of [1, cores]) {
+    const f = await onnxMpxPerS(fp32, threads, 512);
+    const i = await onnxMpxPerS(int8, threads, 512);
+    out[`unet16_fp32_mpx_per_s_${threads}t`] = Number(f.toFixed(3));
+    out[`unet16_int8_mpx_per_s_${threads}t`] = Number(i.toFixed(3));
+    out[`unet16_int8_speedup_${threads}t`] = Number((i / f).toFixed(2));
+  }
+  out.int8_speedup_target = 2;
+
+  const pruned = pruneUNet(model, cfg, 0.5);
+  out.structured_keep = 0.5;
+  out.structured_macs_ratio = Number((macsPerPixel(pruned.config) / macsPerPixel(cfg)).toFixed(3));
+  const prunedBytes = encodeModel(modelToOnnxGraph(pruned.model), { opset: 13, producer: 'emseg-bench' });
+  out.structured_onnx_mb = Number((prunedBytes.length / 1e6).toFixed(3));
+  const prunedMpx = await onnxMpxPerS(prunedBytes, cores, 512);
+  out[`structured_fp32_mpx_per_s_${cores}t`] = Number(prunedMpx.toFixed(3));
+  out[`structured_fp32_speedup_${cores}t`] = Number((prunedMpx / (out[`unet16_fp32_mpx_per_s_${cores}t`] as number)).toFixed(2));
+  model.dispose();
+  pruned.model.dispose();
+
+  // U-Net 16 on a 512×512 slice: level 0 is 16 channels at 512², level 2 64 at 128², level 3 128 at 64². Smaller
+  // images here (the kernels' time is linear in pixels) keep the bench short; GMAC/s is what compares.
+  for (const [c, side] of [[16, 256], [64, 64], [128, 32]] as const) {
+    for (const opts of [{ group: 4, keep: 1 }, { group: 8, keep: 2 }]) {
+      const { denseMs, sparseMs } = cciKernelSpeed(c, side, opts);
+      const key = `cci_${c}ch_${side}px_g${opts.group}n${opts.keep}`;
+      out[`${key}_dense_gmac_per_s`] = Number(((c * c * 9 * side * side) / denseMs / 1e6).toFixed(3));
+      out[`${key}_speedup`] = Number((denseMs / sparseMs).toFixed(2));
+    }
+  }
+  // Bitwise (XNOR–popcount) 3×3 convolution of ±1 values against the float kernel written the same way and against
+  // ONNX Runtime's float convolution of the same layer (1 thread each; packing the activations included).
+  for (const [c, side] of [[16, 128], [64, 64], [128, 32]] as const) {
+    const xs = signBinary(pseudoRandom(c * side * side, 3));
+    const ws = signBinary(pseudoRandom(c * c * 9, 4));
+    const pw = packWeights(ws, c, c, 3, 3);
+    const time = (f: () => void) => {
+      f();
+      const t = performance.now();
+      for (let i = 0; i < 2; i++) f();
+      return (performance.now() - t) / 2;
+    };
+    const floatMs = time(() => convDense(xs, c, side, side, ws, c, 3, 3));
+    const xnorMs = time(() => xnorConv(packActivations(xs, c, side, side), c, side, side, pw, c, 3, 3));
+    const conv = encodeModel({
+      name: 'conv', nodes: [{ op: 'Conv', inputs: ['input', 'W'], outputs: ['membrane'], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } }],
+      initializers: [{ name: 'W', dims: [c, c, 3, 3], type: TensorType.FLOAT, data: ws }],
+      inputs: [{ name: 'input', type: TensorType.FLOAT, shape: [1, c, side, side] }], outputs: [{ name: 'membrane', type: TensorType.FLOAT, shape: [1, c, side, side] }],
+    }, { opset: 13, producer: 'emseg-bench' });
+    const s = await createOnnxModel(conv, { threads: 1 });
+    const ortMs = await (async () => {
+      await s.run(xs, c, side, side);
+      const t = performance.now();
+      for (let i = 0; i < 3; i++) await s.run(xs, c, side, side);
+      return (performance.now() - t) / 3;
+    })();
+    await s.release();
+    const key = `xnor_${c}ch_${side}px`;
+    out[`${key}_speedup_vs_ts_float`] = Number((floatMs / xnorMs).toFixed(2));
+    out[`${key}_speedup_vs_ort_fp32`] = Number((ortMs / xnorMs).toFixed(2));
+  }
+  out.cci_note = 'speedup = dense kernel time / balanced-sparse kernel time, both plain TypeScript, 1 thread, same loop structure; ideal = G/N';
+
+  if (await exists(DEFAULT_MEMBRANE_MODEL)) {
+    // The shipped model and its int8 copy on the validation slices (sample stack = ISBI 2012 slices 20-29).
+    const val = await loadLabelledSlices(SAMPLE_STACK, join(SAMPLE_STACK, '..', 'label'), 'all');
+    const train = await loadLabelledSlices(ISBI_TRAIN_IMAGES, join(ISBI_TRAIN_IMAGES, '..', 'label'), [0, 1, 2, 3, 4, 5, 6, 7]).catch(() => []);
+    const dir = join(os.tmpdir(), `emseg-bench-int8-${process.pid}`);
+    if (train.length > 0) {
+      await compressModel({ method: 'int8', src: DEFAULT_MEMBRANE_MODEL, out: dir, data: { train, val: [], membraneValue: 0 },
+        fineTune: { steps: 0, batchSize: 1, cropPx: 256, lr: 0, workers: 1, seed: 1, evalEvery: 1 } });
+      const base = await measureModelFolder(DEFAULT_MEMBRANE_MODEL, val, 0);
+      const q8 = await measureModelFolder(dir, val, 0);
+      Object.assign(out, {
+        shipped_fp32_mpx_per_s: base.mpxPerS, shipped_fp32_vrand: base.vrand, shipped_fp32_mb: base.fileMB,
+        shipped_int8_mpx_per_s: q8.mpxPerS, shipped_int8_vrand: q8.vrand, shipped_int8_mb: q8.fileMB,
+        shipped_int8_speedup: Number((q8.mpxPerS / base.mpxPerS).toFixed(2)), shipped_int8_vrand_delta: Number((q8.vrand - base.vrand).toFixed(4)),
+      });
+      await rm(dir, { recursive: true, force: true });
+    }
+    const compressed = join(SAMPLE_DATA, 'models', 'compressed');
+    for (const name of (await readdir(compressed).catch(() => [] as string[])).sort()) {
+      if (!(await exists(join(compressed, name, 'model.json')))) continue;
+      const row = await measureModelFolder(join(compressed, name), val, 0);
+      out[`table_${name}`] = JSON.stringify(row);
+    }
+  } else {
+    out.shipped_note = `no shipped model at ${DEFAULT_MEMBRANE_MODEL}: only synthetic figures`;
+  }
+  return out;
+}

@@ -1,0 +1,56 @@
+// A model card (README.md) for a model folder, rendered from its model.json: what the model is, what it was trained on,
+// for how long, on what machine, and how it scored on validation — so a shipped model explains itself.
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ModelRecord } from './model-store';
+import { writeFileAtomic } from './atomic';
+import { macsPerPixel } from '../../ml/models';
+
+function fmt(v: unknown): string {
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(4);
+  if (typeof v === 'object' && v !== null) return JSON.stringify(v);
+  return String(v);
+}
+
+const SCORE_COLUMNS = ['vrand', 'vinfo', 'vrandSplit', 'vrandMerge', 'vinfoSplit', 'vinfoMerge', 'pixelError', 'threshold'];
+
+export async function renderModelCard(dir: string, notes: string[] = []): Promise<string> {
+  const record = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as ModelRecord;
+  const size = async (f: string) => stat(join(dir, f)).then((s) => `${(s.size / 1e6).toFixed(2)} MB`, () => 'absent');
+  const cfg = record.config;
+  const lines: string[] = [];
+  const title = record.role === 'membrane' ? 'Membrane model' : 'Refinement model (Wu 2015)';
+  lines.push(`# ${title}`, '');
+  lines.push(record.role === 'membrane'
+    ? 'A U-Net mapping a normalised raw EM slice to P(membrane) per pixel.'
+    : 'A blind-spot CNN predicting each pixel\'s membrane label from the membrane map around it (the pixel itself hidden)' +
+      `${cfg.inChannels === 2 ? ', with the raw slice as a second channel' : ''}; applied round after round.`);
+  lines.push('', '## Architecture', '');
+  lines.push(`- config: \`${JSON.stringify(cfg)}\``);
+  lines.push(`- ${Math.round(2 * macsPerPixel(cfg)).toLocaleString('en-US')} FLOPs per output pixel`);
+  lines.push(`- files: weights.bin ${await size('weights.bin')} (${record.weightsDtype ?? 'float32'}, tfjs layer order, for fine-tuning), model.onnx ${await size('model.onnx')} (opset 13)`);
+  if (record.rounds !== undefined) lines.push(`- refinement rounds (chosen on validation): ${record.rounds}`);
+  if (record.training) {
+    lines.push('', '## Training', '');
+    for (const [k, v] of Object.entries(record.training)) lines.push(`- ${k}: ${fmt(v)}`);
+  }
+  const val = record.validation as Record<string, unknown> | undefined;
+  if (val) {
+    lines.push('', '## Validation', '');
+    const perRound = val.perRound as Array<Record<string, number>> | undefined;
+    if (perRound) {
+      lines.push(`| round | ${SCORE_COLUMNS.join(' | ')} |`, `|---|${SCORE_COLUMNS.map(() => '---').join('|')}|`);
+      for (const r of perRound) lines.push(`| ${r.round} | ${SCORE_COLUMNS.map((c) => (r[c] === undefined ? '' : fmt(r[c]))).join(' | ')} |`);
+    } else {
+      for (const [k, v] of Object.entries(val)) lines.push(`- ${k}: ${fmt(v)}`);
+    }
+  }
+  if (notes.length) lines.push('', '## Notes', '', ...notes.map((n) => `- ${n}`));
+  lines.push('', '## Data', '', 'Trained and validated on the ISBI 2012 challenge data (ssTEM, Drosophila first-instar larva VNC, 4 × 4 × 50 nm):',
+    'cite A. Cardona et al., PLoS Biol 8(10): e1000502, 2010, and I. Arganda-Carreras et al., Front. Neuroanat. 9:142, 2015.', '');
+  return lines.join('\n');
+}
+
+export async function writeModelCard(dir: string, notes: string[] = []): Promise<void> {
+  await writeFileAtomic(join(dir, 'README.md'), await renderModelCard(dir, notes));
+}

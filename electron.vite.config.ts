@@ -1,5 +1,5 @@
 // electron-vite: the Electron main process (and the job utility process), the preload, and the renderer.
-//   out/main/index.js, out/main/job-process.js   ESM, Node dependencies left external (loaded from node_modules)
+//   out/main/index.js, job-process.js, batch-worker.js   ESM, Node dependencies left external (loaded from node_modules)
 //   out/preload/index.cjs                         CommonJS: sandboxed preloads cannot be ES modules
 //   out/renderer/                                 the same bundle browser mode serves (main/server/renderer-config.ts)
 //
@@ -38,6 +38,7 @@ export default defineConfig({
         input: {
           index: join(root, 'main', 'electron', 'main.ts'),
           'job-process': join(root, 'main', 'jobs', 'job-process.ts'),
+          'batch-worker': join(root, 'main', 'batch', 'worker-process.ts'),
         },
       },
     },

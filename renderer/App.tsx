@@ -4,6 +4,7 @@
 import { useCallback, useEffect, useMemo, useState, type DragEvent } from 'react';
 import type { AppInfo, JobInfo, JobKind, JobParams, RecentEntry, StackSummary } from '../main/api/contract';
 import { api, ApiCallError, pathOfDroppedFile } from './api';
+import { BatchPanel } from './components/BatchPanel';
 import { FolderBrowser } from './components/FolderBrowser';
 import { JobsPanel } from './components/JobsPanel';
 import { LayersPanel } from './components/LayersPanel';
@@ -71,6 +72,7 @@ export function App() {
   const [recentOpen, setRecentOpen] = useState(false);
   const [busy, setBusy] = useState(false);
   const [dragging, setDragging] = useState(false);
+  const [batchOpen, setBatchOpen] = useState(false);
 
   const fail = useCallback((e: unknown) => setNotice({ text: message(e), error: true }), []);
 
@@ -262,6 +264,9 @@ export function App() {
         <button type="button" onClick={openSample} disabled={info?.samplePath === null} data-testid="open-sample" title={info?.samplePath ?? 'The sample stack is not installed'}>
           Sample stack
         </button>
+        <button type="button" onClick={() => setBatchOpen(true)} data-testid="open-batch" title="Segment a folder of stacks or images">
+          Batch…
+        </button>
         <span className="sep" />
         <button type="button" onClick={() => scene?.fit()} disabled={!stack} title="Fit the slice (F)" data-testid="fit">
           Fit
@@ -309,6 +314,16 @@ export function App() {
       {stack && <SliceBar stack={stack} z={z} onZ={goTo} />}
       {scene && <StatusBar scene={scene} stack={stack} />}
       {browsing && <FolderBrowser api={api} onOpen={openPath} onClose={() => setBrowsing(false)} />}
+      {batchOpen && (
+        <BatchPanel
+          api={api}
+          defaultInput={info?.samplePath ? `${info.samplePath}/image` : ''}
+          nativePicker={info?.nativePicker === true}
+          onOpened={opened}
+          onError={fail}
+          onClose={() => setBatchOpen(false)}
+        />
+      )}
     </div>
   );
 }

@@ -29,6 +29,10 @@ const BINARY: Record<CallName, boolean> = {
   startJob: false,
   cancelJob: false,
   listJobs: false,
+  startBatch: false,
+  stopBatch: false,
+  listBatches: false,
+  openBatchResult: false,
 };
 
 function errorFrom(status: number, body: unknown): ApiCallError {

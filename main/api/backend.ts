@@ -21,6 +21,8 @@ import { findTruthPath, resolveStackPath, truthToLabels } from './truth';
 import { JobManager } from '../jobs/manager';
 import type { SpawnJobProcess } from '../jobs/protocol';
 import { readResultSlice, resultFile } from '../jobs/results';
+import { projectHandlers } from './projects';
+import { createBatchService } from './batches';
 
 export interface BackendOptions {
   transport: 'electron' | 'browser';
@@ -36,6 +38,10 @@ export interface BackendOptions {
   pickPath?: (mode: 'file' | 'folder', caller: unknown) => Promise<string | null>;
   samplePath?: string;
   home?: string;
+  /** Models of batch runs (default: the shipped ones). */
+  batchModels?: { membrane: string; refiner: string | null };
+  /** Entry file of batch worker processes (the Electron app's bundled one); default: from source. */
+  batchWorkerBoot?: string;
   /** Bytes of pyramid levels kept in memory (default 768 MiB: an 8192² uint8 slice with its levels is 85 MiB). */
   cacheBytes?: number;
 }
@@ -144,7 +150,37 @@ export async function createBackend(opts: BackendOptions): Promise<Backend> {
     return buf;
   }
 
+  const batches = createBatchService({ guard, jobs, open, emit: opts.onEvent, workerBoot: opts.batchWorkerBoot, models: opts.batchModels });
+
+  const proofreading = projectHandlers({
+    guard,
+    pyramid,
+    openStack: open,
+    stackOf: getStack,
+    async jobLabels(jobId, stackId, z) {
+      const job = jobs.get(jobId);
+      if (!job || job.info.stackId !== stackId) throw new ApiError('not-found', `no job ${jobId} of stack ${stackId}`);
+      if (!job.info.hasLabels) throw new ApiError('user', `job ${jobId} makes no labels`);
+      if (!job.ready.has(z)) return null;
+      const { width, height } = getStack(stackId).summary;
+      return readResultSlice(resultFile(job.outDir, z, 'labels'), width, height, 'labels');
+    },
+    async membraneMap(stackId, z) {
+      // The newest job of this stack with maps for the slice; its last refinement round is the best map it made.
+      const job = jobs
+        .list()
+        .filter((j) => j.stackId === stackId && j.rounds > 0 && j.readySlices.includes(z))
+        .sort((a, b) => b.createdAt - a.createdAt)[0];
+      const found = job && jobs.get(job.jobId);
+      if (!job || !found) return null;
+      const { width, height } = getStack(stackId).summary;
+      const img = await readResultSlice(resultFile(found.outDir, z, `round-${job.rounds - 1}`), width, height, `round-${job.rounds - 1}`);
+      return img.data instanceof Float32Array ? { width, height, data: img.data } : null;
+    },
+  });
+
   const handlers: Handlers = {
+    ...proofreading.handlers,
     async appInfo() {
       const sampleReachable = await guard.check(samplePath).then(
         () => true,
@@ -254,12 +290,18 @@ export async function createBackend(opts: BackendOptions): Promise<Backend> {
     },
 
     listJobs: async () => jobs.list(),
+
+    startBatch: (a) => batches.startBatch(a),
+    stopBatch: (a) => batches.stopBatch(a),
+    listBatches: () => batches.listBatches(),
+    openBatchResult: (a) => batches.openBatchResult(a),
   };
 
   return {
     handlers,
     addRoot: (p) => guard.addRoot(p),
     async close() {
+      await batches.close();
       await jobs.close();
       for (const s of stacks.values()) {
         await s.stack.close().catch(() => undefined);

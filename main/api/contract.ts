@@ -119,6 +119,46 @@ export interface JobInfo {
   hasLabels: boolean;
 }
 
+/** A batch run of the app's batch panel: `emseg batch` over a folder, with the same manifest and resume. */
+export type BatchState = 'running' | 'done' | 'failed' | 'stopped';
+
+export interface BatchItemInfo {
+  /** The item's path relative to the input folder, without extension (its output folder under outDir). */
+  key: string;
+  input: string;
+  /** 'unchanged': done by an earlier run with the same input, parameters and model. */
+  status: 'done' | 'failed' | 'unchanged';
+  seconds: number | null;
+  /** One line, for failed items. */
+  error: string | null;
+  /** Mean V_rand of the item when the batch had ground truth for it. */
+  vrand: number | null;
+}
+
+export interface BatchInfo {
+  batchId: string;
+  input: string;
+  outDir: string;
+  state: BatchState;
+  /** Items of the input; of them, already done before this run, to do now, and finished so far in this run. */
+  items: number;
+  unchanged: number;
+  todo: number;
+  finished: number;
+  done: number;
+  failed: number;
+  etaSeconds: number | null;
+  mpxPerSecond: number | null;
+  startedAt: number;
+  finishedAt: number | null;
+  /** One line when state is 'failed'. */
+  error: string | null;
+  /** Every item known so far, in key order (earlier runs' results included once the run has listed them). */
+  itemList: BatchItemInfo[];
+  /** report.html in outDir once written. */
+  report: string | null;
+}
+
 /** Layers of readResult: 'round-<r>' (float32 membrane map), 'labels' (uint32, 0 = boundary), 'truth' (uint32). */
 export type ResultLayer = `round-${number}` | 'labels' | 'truth';
 
@@ -131,10 +171,86 @@ export interface TileArgs {
   ty: number;
 }
 
+// ---- proofreading projects --------------------------------------------------------------------------------------
+
+/** The two editable layers of a project: segmentation labels (uint32, 0 = boundary) and ground truth (ISBI values:
+ * 0 = membrane, 255 = interior; or instance ids). */
+export type ProjectLayer = 'labels' | 'truth';
+export type SliceStatus = 'not-started' | 'in-progress' | 'done';
+
+export interface ProjectSummary {
+  projectId: string;
+  /** The project folder (absolute). */
+  folder: string;
+  /** The stack the project refers to, opened with it. */
+  stack: StackSummary;
+  undoDepth: number;
+  redoDepth: number;
+  /** Ground-truth annotation status per slice. */
+  sliceStatus: SliceStatus[];
+  /** Locked segment ids per slice (z as the key). */
+  locked: Record<string, number[]>;
+  /** Slices that have ground truth in the project. */
+  truthSlices: number[];
+}
+
+/**
+ * One edit of one slice, in full-resolution data coordinates (pixel x covers [x, x+1)); `points` are polylines as
+ * flat x, y pairs. Label 0 paints boundary (erases).
+ */
+export type ProofreadEdit =
+  | { tool: 'paint'; points: number[]; radiusPx: number; label: number }
+  | { tool: 'fill'; x: number; y: number; label: number }
+  | { tool: 'merge'; ids: number[] }
+  /** Seeded watershed inside segment `id`: each seed group is a polyline; group 0 keeps the id. */
+  | { tool: 'split'; id: number; seeds: number[][]; radiusPx: number }
+  /** Cut segment `id` along a line: the line becomes boundary, the pieces become segments. */
+  | { tool: 'cut'; id: number; points: number[]; radiusPx: number }
+  | { tool: 'delete'; id: number };
+
+export interface EditResult {
+  /** Slice and layer changed; null when there was nothing to undo or redo, or the edit changed nothing. */
+  z: number | null;
+  layer: ProjectLayer | null;
+  changedPx: number;
+  undoDepth: number;
+  redoDepth: number;
+  /** Ids created by a split or cut. */
+  newIds: number[];
+  /** Milliseconds the main side spent, from arguments to journaled edit. */
+  ms: number;
+}
+
+export interface QualityScores {
+  vrand: number;
+  vrandSplit: number;
+  vrandMerge: number;
+  vinfo: number;
+  vinfoSplit: number;
+  vinfoMerge: number;
+}
+
+export interface QualityError {
+  kind: 'split' | 'merge';
+  /** Share of the slice's split (or merge) error, 0..1. */
+  share: number;
+  x: number;
+  y: number;
+  ids: number[];
+}
+
+/** Live quality of a slice against the project's ground truth; scores null where the slice has none. */
+export interface SliceQualityResult {
+  z: number;
+  scores: QualityScores | null;
+  errors: QualityError[];
+}
+
 export type ApiEvent =
   | { type: 'job'; job: JobInfo }
   /** Results of slice z of a job became readable. */
-  | { type: 'slice'; jobId: string; z: number };
+  | { type: 'slice'; jobId: string; z: number }
+  | { type: 'batch'; batch: BatchInfo };
 
 // ---------------------------------------------------------------------------------------------------------------------
 // The calls
@@ -165,6 +281,37 @@ export interface ApiCalls {
   startJob: { args: { stackId: string; kind: JobKind; params: JobParams }; result: { jobId: string } };
   cancelJob: { args: { jobId: string }; result: { cancelled: boolean } };
   listJobs: { args: NoArgs; result: JobInfo[] };
+  /**
+   * Creates a project folder (absent or empty, under an allowed folder) for an open stack. Labels start from the
+   * stack's ground truth (its segments), a job's labels, or empty; the stack's ground truth, if any, becomes the
+   * project's ground truth layer.
+   */
+  createProject: { args: { folder: string; stackId: string; labelsFrom: 'empty' | 'truth' | 'job'; jobId?: string }; result: ProjectSummary };
+  /** Opens a project folder (and its stack); restores labels, ground truth and the undo history. */
+  openProject: { args: { folder: string }; result: ProjectSummary };
+  /** Saves (compacts) and closes a project. */
+  closeProject: { args: { projectId: string }; result: { closed: boolean } };
+  /** Pixels of one tile of a project layer (uint32). */
+  readProject: { args: { projectId: string; layer: ProjectLayer } & TileArgs; result: ArrayBuffer };
+  /** One edit, applied, journaled and put on the undo stack. */
+  editProject: { args: { projectId: string; z: number; layer: ProjectLayer; edit: ProofreadEdit }; result: EditResult };
+  undoEdit: { args: { projectId: string }; result: EditResult };
+  redoEdit: { args: { projectId: string }; result: EditResult };
+  /** An id not used on the slice yet (largest + 1). */
+  newLabel: { args: { projectId: string; z: number; layer: ProjectLayer }; result: { label: number } };
+  lockSegment: { args: { projectId: string; z: number; id: number; locked: boolean }; result: { locked: number[] } };
+  setSliceStatus: { args: { projectId: string; z: number; status: SliceStatus }; result: { sliceStatus: SliceStatus[] } };
+  sliceQuality: { args: { projectId: string; z: number; maxErrors?: number }; result: SliceQualityResult };
+  /** Writes labels.tif (uint32), truth-isbi.tif (uint8, 0 = membrane) and export.json into `folder` (default: the
+   * project folder's export/ subfolder). */
+  exportProject: { args: { projectId: string; folder?: string }; result: { labels: string; truth: string; manifest: string } };
+  /** Starts (or, for a folder done before, resumes) a batch: every image under `input`, outputs mirrored in `outDir`. */
+  startBatch: { args: { input: string; outDir: string; refineRounds?: number; report?: boolean }; result: { batchId: string } };
+  /** Stops a running batch; its finished items stay done, and starting the same batch again resumes it. */
+  stopBatch: { args: { batchId: string }; result: { stopped: boolean } };
+  listBatches: { args: NoArgs; result: BatchInfo[] };
+  /** Opens a finished batch item in the viewer: its input as the stack, its maps and labels as a finished job. */
+  openBatchResult: { args: { batchId: string; key: string }; result: { stack: StackSummary; jobId: string } };
 }
 
 export type CallName = keyof ApiCalls;
@@ -199,7 +346,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
 export type Envelope<T> = { ok: true; value: T } | { ok: false; error: { code: ErrorCode; message: string } };
 
 /** Calls whose result is an ArrayBuffer: GET with a binary body in browser mode; all others are POST with JSON. */
-export const BINARY_CALLS = { readSlice: true, readResult: true } as const satisfies Partial<Record<CallName, true>>;
+export const BINARY_CALLS = { readSlice: true, readResult: true, readProject: true } as const satisfies Partial<Record<CallName, true>>;
 
 /** Calls whose argument `data` is bytes: PUT with the bytes as the body and the other arguments in the query. */
 export const UPLOAD_CALLS = { uploadFile: true } as const satisfies Partial<Record<CallName, true>>;
@@ -327,6 +474,12 @@ const resultLayer: Guard<ResultLayer> = (v, at) =>
     ? (v as ResultLayer)
     : fail(at, "'round-<r>', 'labels' or 'truth'");
 
+// An item key is a relative path inside the batch's output folder: no absolute paths, no '..' segments.
+const batchKey: Guard<string> = (v, at) => {
+  const k = str(MAX_PATH_CHARS)(v, at);
+  return k.includes('\0') || k.startsWith('/') || k.split(/[\\/]/).some((seg) => seg === '..' || seg === '') ? fail(at, 'a batch item key') : k;
+};
+
 const tile = { z: int(0, MAX_Z), level: int(0, MAX_LEVEL), tx: int(0, MAX_TILE_INDEX), ty: int(0, MAX_TILE_INDEX) };
 
 const jobParams = obj<JobParams>({
@@ -337,6 +490,47 @@ const jobParams = obj<JobParams>({
   refiner: opt(pathString),
   segment: opt(segmentParams),
 });
+
+const num =
+  (min: number, max: number): Guard<number> =>
+  (v, at) =>
+    typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max ? v : fail(at, `a number in [${min}, ${max}]`);
+
+// Ids are uint32 on disk; 0 is the boundary.
+const MAX_SEGMENT_ID = 0xffffffff;
+// A polyline of 100 000 vertices is a very long stroke drawn at pointer rate; more is not a person drawing.
+const MAX_POLYLINE_NUMBERS = 200_000;
+// Coordinates may lie a little outside the slice (a stroke that leaves it); far outside is a mistake.
+const MAX_COORD = 4 * 1_048_576;
+
+const polyline: Guard<number[]> = (v, at) => {
+  const a = arrayOf(num(-MAX_COORD, MAX_COORD), MAX_POLYLINE_NUMBERS)(v, at);
+  return a.length >= 2 && a.length % 2 === 0 ? a : fail(at, 'x, y pairs (at least one point)');
+};
+
+const segmentId = int(0, MAX_SEGMENT_ID);
+const radius = num(0, 1024);
+const projectLayer = oneOf(['labels', 'truth'] as const);
+
+const proofreadEdit: Guard<ProofreadEdit> = (v, at) => {
+  const tool = isPlainObject(v) ? v.tool : undefined;
+  switch (tool) {
+    case 'paint':
+      return obj<Extract<ProofreadEdit, { tool: 'paint' }>>({ tool: oneOf(['paint'] as const), points: polyline, radiusPx: radius, label: segmentId })(v, at);
+    case 'fill':
+      return obj<Extract<ProofreadEdit, { tool: 'fill' }>>({ tool: oneOf(['fill'] as const), x: num(0, MAX_COORD), y: num(0, MAX_COORD), label: segmentId })(v, at);
+    case 'merge':
+      return obj<Extract<ProofreadEdit, { tool: 'merge' }>>({ tool: oneOf(['merge'] as const), ids: arrayOf(int(1, MAX_SEGMENT_ID), 1000) })(v, at);
+    case 'split':
+      return obj<Extract<ProofreadEdit, { tool: 'split' }>>({ tool: oneOf(['split'] as const), id: int(1, MAX_SEGMENT_ID), seeds: arrayOf(polyline, 64), radiusPx: radius })(v, at);
+    case 'cut':
+      return obj<Extract<ProofreadEdit, { tool: 'cut' }>>({ tool: oneOf(['cut'] as const), id: int(1, MAX_SEGMENT_ID), points: polyline, radiusPx: radius })(v, at);
+    case 'delete':
+      return obj<Extract<ProofreadEdit, { tool: 'delete' }>>({ tool: oneOf(['delete'] as const), id: int(1, MAX_SEGMENT_ID) })(v, at);
+    default:
+      return fail(`${at}.tool`, "'paint', 'fill', 'merge', 'split', 'cut' or 'delete'");
+  }
+};
 
 /** One validator per call: the only place call arguments are checked. */
 export const validators: { [K in CallName]: Guard<Args<K>> } = {
@@ -358,6 +552,26 @@ export const validators: { [K in CallName]: Guard<Args<K>> } = {
   startJob: obj({ stackId: id, kind: oneOf(['predict', 'refine', 'segment', 'pipeline'] as const), params: jobParams }),
   cancelJob: obj({ jobId: id }),
   listJobs: empty,
+  createProject: (v, at) => {
+    const a = obj<Args<'createProject'>>({ folder: pathString, stackId: id, labelsFrom: oneOf(['empty', 'truth', 'job'] as const), jobId: opt(id) })(v, at);
+    if ((a.labelsFrom === 'job') !== (a.jobId !== undefined)) fail(at, "jobId exactly when labelsFrom is 'job'");
+    return a;
+  },
+  openProject: obj({ folder: pathString }),
+  closeProject: obj({ projectId: id }),
+  readProject: obj({ projectId: id, layer: projectLayer, ...tile }),
+  editProject: obj({ projectId: id, z: int(0, MAX_Z), layer: projectLayer, edit: proofreadEdit }),
+  undoEdit: obj({ projectId: id }),
+  redoEdit: obj({ projectId: id }),
+  newLabel: obj({ projectId: id, z: int(0, MAX_Z), layer: projectLayer }),
+  lockSegment: obj({ projectId: id, z: int(0, MAX_Z), id: int(1, MAX_SEGMENT_ID), locked: bool }),
+  setSliceStatus: obj({ projectId: id, z: int(0, MAX_Z), status: oneOf(['not-started', 'in-progress', 'done'] as const) }),
+  sliceQuality: obj({ projectId: id, z: int(0, MAX_Z), maxErrors: opt(int(0, 100)) }),
+  exportProject: obj({ projectId: id, folder: opt(pathString) }),
+  startBatch: obj({ input: pathString, outDir: pathString, refineRounds: opt(int(0, 20)), report: opt(bool) }),
+  stopBatch: obj({ batchId: id }),
+  listBatches: empty,
+  openBatchResult: obj({ batchId: id, key: batchKey }),
 };
 
 export const CALL_NAMES = Object.keys(validators) as CallName[];

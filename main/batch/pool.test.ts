@@ -60,3 +60,31 @@ test('a crashed or killed worker fails its item only; the batch goes on with fre
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('stopping the pool kills its workers and leaves the unfinished items unrecorded', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'emseg-pool-'));
+  try {
+    const boot = join(dir, 'stand-in.mjs');
+    // Items named 'hang' never answer: only a stop can end them.
+    await writeFile(boot, STAND_IN.replace("if (key === 'exit')", "if (key === 'hang') return;\n  if (key === 'exit')"));
+    const abort = new AbortController();
+    const outcomes: ItemOutcome[] = [];
+    const keys = ['a', 'hang', 'b', 'c', 'hang2', 'd', 'e'];
+    const t0 = Date.now();
+    const run = runPool(keys.map((k) => task(k === 'hang2' ? 'hang' : k)), 2, {
+      signal: abort.signal,
+      onOutcome: async (o) => {
+        outcomes.push(o);
+        // Stop once both lanes can only be stuck on a 'hang' item.
+        if (outcomes.length === 3) setTimeout(() => abort.abort(), 200);
+      },
+    }, boot);
+    await run;
+    assert.ok(Date.now() - t0 < 20_000, 'the stop ended the hanging workers');
+    const recorded = outcomes.map((o) => o.record.key);
+    assert.deepEqual([...recorded].sort(), ['a', 'b', 'c'], 'finished items recorded, the killed ones not');
+    assert.ok(outcomes.every((o) => o.record.status === 'done'), 'a stopped item is not recorded as failed');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

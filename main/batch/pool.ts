@@ -14,6 +14,11 @@ export interface PoolHooks {
   onOutcome(outcome: ItemOutcome): Promise<void>;
   onStart?(task: ItemTask): void;
   onNotice?(key: string, message: string): void;
+  /**
+   * Stops the pool: no further items start, running workers are killed (SIGKILL, as a user's kill -9 would: the
+   * batch is built to survive exactly that), and their items are not recorded, so the next run redoes them.
+   */
+  signal?: AbortSignal;
 }
 
 export interface PoolStats {
@@ -88,6 +93,10 @@ class WorkerProcess {
     });
   }
 
+  kill(): void {
+    this.child.kill('SIGKILL');
+  }
+
   /** Closing the channel is the worker's signal to exit (see worker-process.ts). */
   stop(): void {
     if (this.child.connected) this.child.disconnect();
@@ -108,13 +117,22 @@ export async function runPool(tasks: readonly ItemTask[], size: number, hooks: P
   // A worker that cannot even start (a broken install) would fail every item the same way: stop the batch instead.
   let fatal: unknown = null;
 
+  const workers = new Set<WorkerProcess>();
+  const onAbort = (): void => {
+    for (const w of workers) w.kill();
+  };
+  hooks.signal?.addEventListener('abort', onAbort, { once: true });
+  const stopped = (): boolean => hooks.signal?.aborted === true;
+
   async function lane(): Promise<void> {
     let worker: WorkerProcess | null = null;
     try {
-      while (next < tasks.length && fatal === null) {
+      while (next < tasks.length && fatal === null && !stopped()) {
         if (!worker || !worker.alive) {
           try {
             worker = await WorkerProcess.start(boot, hooks.onNotice);
+            workers.add(worker);
+            if (stopped()) break;
           } catch (e) {
             fatal ??= e;
             return;
@@ -130,17 +148,20 @@ export async function runPool(tasks: readonly ItemTask[], size: number, hooks: P
           stats.maxWorkerRssKiB = Math.max(stats.maxWorkerRssKiB, r.maxRssKiB);
           await record(r.outcome);
         } catch (e) {
-          await record({ record: failedRecord(task, e, start), unchanged: false });
+          // A worker killed by stop() did not fail its item: leave it unrecorded, to be redone by the next run.
+          if (!stopped()) await record({ record: failedRecord(task, e, start), unchanged: false });
           worker = null;
         }
       }
     } finally {
       worker?.stop();
+      if (worker) workers.delete(worker);
     }
   }
 
   await Promise.all(Array.from({ length: Math.max(1, Math.min(size, tasks.length)) }, () => lane()));
   await recording;
+  hooks.signal?.removeEventListener('abort', onAbort);
   if (fatal !== null) throw fatal;
   return stats;
 }

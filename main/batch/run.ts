@@ -34,6 +34,10 @@ export interface BatchRunOptions {
   onProgress?: (p: BatchProgress) => void;
   /** One-line notices (unmatched ground truth, image conversions, torn manifest lines). */
   onNotice?: (message: string) => void;
+  /** Entry file of the worker processes (the Electron app's bundled one); default: worker-boot.mjs from source. */
+  workerBoot?: string;
+  /** Stops the run (the app's Stop button): items in progress are dropped and redone by the next run. */
+  signal?: AbortSignal;
 }
 
 export interface BatchPlan {
@@ -79,6 +83,8 @@ export interface BatchSummary {
   processedMpx: number;
   peakRssMiB: { coordinator: number; worker: number };
   manifest: string;
+  /** The run was stopped before every item was handled (run the same batch again to resume). */
+  stopped?: true;
 }
 
 /** CPUs this process may use: Slurm's allocation when inside a job, else what the OS reports. */
@@ -224,6 +230,7 @@ async function processShare({ opts, outDir, partialDir, items, mine, shard, noti
   try {
     if (tasks.length > 0) {
       stats = await runPool(tasks, workers, {
+        signal: opts.signal,
         onNotice: (key, m) => notice(`${key}: ${m}`),
         onOutcome: async ({ record, unchanged: same }) => {
           finished++;
@@ -243,7 +250,7 @@ async function processShare({ opts, outDir, partialDir, items, mine, shard, noti
           }
           opts.onProgress?.({ total: todo.length, finished, done, failed, processedMpx, elapsedSeconds: (performance.now() - tPool) / 1000, record });
         },
-      });
+      }, opts.workerBoot);
     }
   } finally {
     await writer.close();
@@ -266,5 +273,6 @@ async function processShare({ opts, outDir, partialDir, items, mine, shard, noti
     processedMpx: Math.round(processedMpx * 1000) / 1000,
     peakRssMiB: { coordinator: Math.round(process.resourceUsage().maxRSS / 1024), worker: Math.round(stats.maxWorkerRssKiB / 1024) },
     manifest: manifestPath,
+    ...(opts.signal?.aborted && finished < todo.length ? { stopped: true as const } : {}),
   };
 }

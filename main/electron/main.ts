@@ -27,6 +27,8 @@ const ORIGIN = 'app://emseg';
 const RENDERER_DIR = join(here, '..', 'renderer');
 const PRELOAD = join(here, '..', 'preload', 'index.cjs');
 const JOB_PROCESS = join(here, 'job-process.js');
+// Batch workers are child processes the batch engine forks (Electron runs a fork as plain Node), bundled beside us.
+const BATCH_WORKER = join(here, 'batch-worker.js');
 
 // Must happen before 'ready': app:// behaves like https (a secure, standard origin) so fetch, workers and the CSP's
 // 'self' work as on the web.
@@ -83,6 +85,7 @@ async function start(): Promise<void> {
   const backend = await createBackend({
     transport: 'electron',
     spawnJob: spawnUtilityJob,
+    batchWorkerBoot: BATCH_WORKER,
     configDir: userData,
     resultsDir: await sessionResultsDir(userData),
     roots,

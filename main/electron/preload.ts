@@ -30,6 +30,22 @@ const api: PreloadApi = {
   startJob: (a) => call('startJob', a),
   cancelJob: (a) => call('cancelJob', a),
   listJobs: (a) => call('listJobs', a),
+  createProject: (a) => call('createProject', a),
+  openProject: (a) => call('openProject', a),
+  closeProject: (a) => call('closeProject', a),
+  readProject: (a) => call('readProject', a),
+  editProject: (a) => call('editProject', a),
+  undoEdit: (a) => call('undoEdit', a),
+  redoEdit: (a) => call('redoEdit', a),
+  newLabel: (a) => call('newLabel', a),
+  lockSegment: (a) => call('lockSegment', a),
+  setSliceStatus: (a) => call('setSliceStatus', a),
+  sliceQuality: (a) => call('sliceQuality', a),
+  exportProject: (a) => call('exportProject', a),
+  startBatch: (a) => call('startBatch', a),
+  stopBatch: (a) => call('stopBatch', a),
+  listBatches: (a) => call('listBatches', a),
+  openBatchResult: (a) => call('openBatchResult', a),
   onEvent(listener) {
     const handler = (_event: unknown, e: unknown) => listener(e as ApiEvent);
     ipcRenderer.on(IPC_EVENT_CHANNEL, handler);

@@ -78,6 +78,38 @@ export class JobManager {
     return this.snapshot(job);
   }
 
+  /**
+   * Registers results made outside this manager (a batch item's maps and labels, already written into `outDir` in
+   * the job result layout) as a finished job, so the viewer shows them like any job's. The folder is not deleted by
+   * close() unless it lies in the results folder.
+   */
+  adopt(kind: JobKind, stack: JobStack, outDir: string, result: { rounds: number; hasLabels: boolean; slices: number[]; stage: string }): JobInfo {
+    const jobId = `j${++this.counter}`;
+    const t = this.now();
+    const job: Job = {
+      info: {
+        jobId, kind, stackId: stack.stackId, stackName: stack.name, state: 'done', done: result.slices.length, total: result.slices.length,
+        stage: result.stage, etaSeconds: 0, createdAt: t, startedAt: t, finishedAt: t, error: null, readySlices: [],
+        rounds: result.rounds, hasLabels: result.hasLabels,
+      },
+      stackPath: stack.path,
+      params: {},
+      outDir,
+      process: null,
+      ready: new Set(result.slices),
+      rateStart: null,
+      lastEventAt: 0,
+    };
+    this.jobs.set(jobId, job);
+    this.emit(job);
+    return this.snapshot(job);
+  }
+
+  /** A fresh folder inside the session's results folder (for adopted results). */
+  resultFolder(name: string): string {
+    return join(this.opts.resultsDir, name);
+  }
+
   cancel(jobId: string): boolean {
     const job = this.jobs.get(jobId);
     if (!job || (job.info.state !== 'queued' && job.info.state !== 'running')) return false;

@@ -12,6 +12,7 @@ const suites: Record<string, () => Promise<Bench>> = {
   models: async () => (await import('../../bench/models')).benchModels,
   batch: async () => (await import('../../bench/batch')).benchBatch,
   compress: async () => (await import('../../bench/compress')).benchCompress,
+  ui: async () => (await import('../../bench/ui')).benchUi,
 };
 
 export const benchCommand: Command = {

@@ -1,0 +1,62 @@
+// Produces the README's results table with the real CLI, exactly as a user would: `emseg segment` on the sample
+// stack (ISBI 2012 slices 20–29, never trained on) writes the map of every refinement round, then `emseg eval`
+// scores each round's map (best threshold of the sweep) and the final watershed labels against the ground truth.
+//
+//   npx tsx main/dev/results-table.ts <name>=<model dir> [<name>=<model dir> …] [--rounds N]
+//
+// A model dir is a folder with membrane/ and refiner/ (like sample-data/models). Prints Markdown on stdout and the
+// raw figures as JSON on stderr's last line.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const stack = join(root, 'sample-data', 'isbi2012-val', 'image');
+const gt = join(root, 'sample-data', 'isbi2012-val', 'label');
+
+function emseg(args: string[]): string {
+  const r = spawnSync(process.execPath, [join(root, 'main', 'cli', 'emseg.mjs'), ...args], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`emseg ${args.join(' ')} failed (${r.status}): ${r.stderr.trim().split('\n').pop()}`);
+  return r.stdout;
+}
+
+interface Scores {
+  vrand: number;
+  vinfo: number;
+  threshold?: number;
+}
+
+function evalJson(args: string[]): Scores {
+  const j = JSON.parse(emseg(['eval', '--gt', gt, '--gt-membrane-value', '0', ...args, '--json', '--quiet'])) as Scores;
+  return { vrand: j.vrand, vinfo: j.vinfo, threshold: j.threshold };
+}
+
+const argv = process.argv.slice(2);
+const roundsAt = argv.indexOf('--rounds');
+const rounds = roundsAt >= 0 ? Number(argv[roundsAt + 1]) : 4;
+const variants = argv.filter((a, i) => a.includes('=') && i !== roundsAt + 1).map((a) => a.split('=') as [string, string]);
+if (variants.length === 0) throw new Error('usage: results-table.ts <name>=<model dir> … [--rounds N]');
+
+const rows: string[] = ['| variant | round | V_rand (map) | V_info (map) | threshold | V_rand (labels) | V_info (labels) |', '|---|---|---|---|---|---|---|'];
+const raw: Record<string, unknown> = {};
+for (const [name, dir] of variants) {
+  const out = mkdtempSync(join(tmpdir(), 'emseg-results-'));
+  try {
+    emseg(['segment', stack, '--model', dir, '--refine-rounds', String(rounds), '--out', out, '--quiet']);
+    const labels = evalJson(['--seg', join(out, 'labels.tif')]);
+    const perRound: Scores[] = [];
+    for (let r = 0; r <= rounds; r++) {
+      const s = evalJson(['--membrane', join(out, `membrane-round-${r}.tif`)]);
+      perRound.push(s);
+      const last = r === rounds ? ` ${labels.vrand.toFixed(4)} | ${labels.vinfo.toFixed(4)} |` : ' | |';
+      rows.push(`| ${name} | ${r} | ${s.vrand.toFixed(4)} | ${s.vinfo.toFixed(4)} | ${s.threshold?.toFixed(2) ?? ''} |${last}`);
+    }
+    raw[name] = { perRound, labels };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+console.log(rows.join('\n'));
+console.error(JSON.stringify(raw));

@@ -2,7 +2,7 @@
 // status bar. React state holds only small things: the open stack's summary, the slice index, layer settings, the
 // job list. Pixels live in the scene's pixel store; the view transform lives in the scene.
 import { useCallback, useEffect, useMemo, useState, type DragEvent } from 'react';
-import type { AppInfo, JobInfo, JobKind, JobParams, RecentEntry, StackSummary } from '../main/api/contract';
+import type { AppInfo, JobInfo, JobKind, JobParams, ProjectSummary, RecentEntry, StackSummary } from '../main/api/contract';
 import { api, ApiCallError, pathOfDroppedFile } from './api';
 import { BatchPanel } from './components/BatchPanel';
 import { FolderBrowser } from './components/FolderBrowser';
@@ -11,7 +11,8 @@ import { LayersPanel } from './components/LayersPanel';
 import { SliceBar } from './components/SliceBar';
 import { StatusBar } from './components/StatusBar';
 import { Viewer } from './components/Viewer';
-import { defaultRaw, layerRows, sceneInput, type LayerSetting, type RawDisplay } from './layers';
+import { defaultRaw, layerRows, sceneInput, type LayerSetting, type ProjectView, type RawDisplay } from './layers';
+import { ProofreadPanel } from './proofread/ProofreadPanel';
 import { autoLevels, type TilePixels } from './scene/colorize';
 import type { Scene } from './scene/scene';
 import { tileKey } from './scene/tile-store';
@@ -72,6 +73,8 @@ export function App() {
   const [recentOpen, setRecentOpen] = useState(false);
   const [busy, setBusy] = useState(false);
   const [dragging, setDragging] = useState(false);
+  const [project, setProject] = useState<ProjectSummary | null>(null);
+  const [projectRev, setProjectRev] = useState(0);
   const [batchOpen, setBatchOpen] = useState(false);
 
   const fail = useCallback((e: unknown) => setNotice({ text: message(e), error: true }), []);
@@ -187,7 +190,8 @@ export function App() {
         setZ((cur) => Math.max(0, Math.min(stack.depth - 1, cur + steps[e.key])));
       } else if (e.key === 'Home') setZ(0);
       else if (e.key === 'End') setZ(stack.depth - 1);
-      else if (e.key === 'f') scene?.fit();
+      // With a project open, F is the fill tool (napari's key); 0 fits in either case.
+      else if ((e.key === 'f' && !project) || e.key === '0') scene?.fit();
       else if (e.key === '1') scene?.oneToOne();
       else if (e.key === '+' || e.key === '=') scene?.zoomBy(1.25);
       else if (e.key === '-') scene?.zoomBy(0.8);
@@ -195,7 +199,18 @@ export function App() {
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, [stack, scene]);
+  }, [stack, scene, project]);
+
+  const onProject = useCallback(
+    (p: ProjectSummary | null) => {
+      setProject(p);
+      // Opening a project opens its stack: show it unless it is already on screen.
+      if (p && p.stack.stackId !== stack?.stackId) opened(p.stack);
+    },
+    [stack, opened],
+  );
+  const onProjectEdited = useCallback(() => setProjectRev((r) => r + 1), []);
+  const projectView: ProjectView | null = useMemo(() => (project ? { project, rev: projectRev } : null), [project, projectRev]);
 
   const startJob = useCallback(
     (kind: JobKind, params: JobParams) => {
@@ -221,8 +236,8 @@ export function App() {
     if (l) setRaw((r) => ({ ...r, ...l, brightness: 0, contrast: 1 }));
   }, [scene, stack, z]);
 
-  const rows = useMemo(() => layerRows(stack, jobs, z), [stack, jobs, z]);
-  const input = useMemo(() => sceneInput(stack, z, jobs, settings, raw, 0x5eed), [stack, z, jobs, settings, raw]);
+  const rows = useMemo(() => layerRows(stack, jobs, z, projectView), [stack, jobs, z, projectView]);
+  const input = useMemo(() => sceneInput(stack, z, jobs, settings, raw, 0x5eed, projectView), [stack, z, jobs, settings, raw, projectView]);
   const stackJobs = jobs;
   const labelsShown = input.layers.some((l) => l.id === 'labels' || l.id === 'truth');
 
@@ -307,6 +322,19 @@ export function App() {
             onRaw={setRaw}
             onAutoLevels={doAutoLevels}
             onResetLevels={() => setRaw(defaultRaw(stack))}
+          />
+          <ProofreadPanel
+            api={api}
+            scene={scene}
+            stack={stack}
+            z={z}
+            jobs={jobs}
+            project={project}
+            rev={projectRev}
+            onProject={onProject}
+            onEdited={onProjectEdited}
+            onError={fail}
+            onNotice={(text) => setNotice({ text, error: false })}
           />
           <JobsPanel stack={stack} z={z} jobs={stackJobs} onStart={startJob} onCancel={cancelJob} />
         </aside>

@@ -33,6 +33,18 @@ const BINARY: Record<CallName, boolean> = {
   stopBatch: false,
   listBatches: false,
   openBatchResult: false,
+  createProject: false,
+  openProject: false,
+  closeProject: false,
+  readProject: true,
+  editProject: false,
+  undoEdit: false,
+  redoEdit: false,
+  newLabel: false,
+  lockSegment: false,
+  setSliceStatus: false,
+  sliceQuality: false,
+  exportProject: false,
 };
 
 function errorFrom(status: number, body: unknown): ApiCallError {

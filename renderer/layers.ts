@@ -1,6 +1,6 @@
 // From what the user chose in the layers panel to what the scene draws: which job each result layer comes from, in
 // which order layers stack, and which sources the status bar reads. Pure functions of app state, no pixels.
-import type { JobInfo, StackSummary } from '../main/api/contract';
+import type { JobInfo, ProjectSummary, StackSummary } from '../main/api/contract';
 import type { TileStyle } from './scene/colorize';
 import type { LayerSpec, SceneInput } from './scene/scene';
 import type { TileSource } from './scene/tile-store';
@@ -56,14 +56,27 @@ export function resultJobs(jobs: JobInfo[], stackId: string | undefined): { maps
   return { maps: mine.find((j) => j.rounds > 0), labels: mine.find((j) => j.hasLabels) };
 }
 
-export function layerRows(stack: StackSummary | null, jobs: JobInfo[], z: number): LayerRow[] {
+/** The open project, when it belongs to the stack on screen: its labels and ground truth replace the job's and the stack's. */
+export interface ProjectView {
+  project: ProjectSummary;
+  /** Goes up with every edit (tile keys carry it). */
+  rev: number;
+}
+
+export function layerRows(stack: StackSummary | null, jobs: JobInfo[], z: number, pv: ProjectView | null = null): LayerRow[] {
   if (!stack) return [];
   const { maps, labels } = resultJobs(jobs, stack.stackId);
+  const project = pv?.project.stack.stackId === stack.stackId ? pv.project : null;
   const rows: LayerRow[] = [{ id: 'raw', name: 'Raw', kind: 'raw', available: true }];
   if (maps) {
     const ready = maps.readySlices.includes(z);
     rows.push({ id: 'map', name: 'Membrane map', kind: 'map', jobId: maps.jobId, round: 0, available: ready });
     for (let r = 1; r < maps.rounds; r++) rows.push({ id: `round-${r}`, name: `Refinement round ${r}`, kind: 'round', jobId: maps.jobId, round: r, available: ready });
+  }
+  if (project) {
+    rows.push({ id: 'labels', name: 'Labels (project)', kind: 'labels', available: true });
+    rows.push({ id: 'truth', name: 'Ground truth (project)', kind: 'truth', available: project.truthSlices.includes(z) });
+    return rows;
   }
   if (labels) rows.push({ id: 'labels', name: 'Segmentation', kind: 'labels', jobId: labels.jobId, available: labels.readySlices.includes(z) });
   if (stack.hasTruth) rows.push({ id: 'truth', name: 'Ground truth', kind: 'truth', available: true });
@@ -87,9 +100,11 @@ export function sceneInput(
   settings: Record<string, LayerSetting>,
   raw: RawDisplay,
   labelSeed: number,
+  pv: ProjectView | null = null,
 ): SceneInput {
   if (!stack) return { stack: null, z: 0, layers: [], readout: {} };
   const { maps, labels } = resultJobs(jobs, stack.stackId);
+  const project = pv?.project.stack.stackId === stack.stackId ? pv.project : null;
   const rawSource: TileSource = { kind: 'raw', stackId: stack.stackId, pixelType: stack.pixelType };
   const layers: LayerSpec[] = [];
   const readout: SceneInput['readout'] = { raw: rawSource };
@@ -110,6 +125,15 @@ export function sceneInput(
       // The status bar shows the map value of the highest round on screen: what the user is looking at.
       if (s.visible && !s.diff) readout.map = round(r);
     }
+  }
+  if (project && pv) {
+    const labelsSource: TileSource = { kind: 'project', projectId: project.projectId, layer: 'labels', rev: pv.rev };
+    const truthSource: TileSource = { kind: 'project', projectId: project.projectId, layer: 'truth', rev: pv.rev };
+    add('labels', labelsSource, { kind: 'labels', boundaryOnly: setting('labels').boundaryOnly ?? false, seed: labelSeed });
+    add('truth', truthSource, { kind: 'labels', boundaryOnly: setting('truth').boundaryOnly ?? true, seed: labelSeed + 1 });
+    // Hover and pick read the layer being edited: labels unless only the ground truth is shown.
+    readout.labels = setting('labels').visible || !setting('truth').visible ? labelsSource : truthSource;
+    return { stack, z, layers, readout };
   }
   if (labels) {
     const source: TileSource = { kind: 'result', jobId: labels.jobId, layer: 'labels' };

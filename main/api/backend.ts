@@ -301,6 +301,7 @@ export async function createBackend(opts: BackendOptions): Promise<Backend> {
     handlers,
     addRoot: (p) => guard.addRoot(p),
     async close() {
+      await proofreading.close();
       await batches.close();
       await jobs.close();
       for (const s of stacks.values()) {

@@ -45,6 +45,11 @@ export async function renderModelCard(dir: string, notes: string[] = []): Promis
       for (const [k, v] of Object.entries(val)) lines.push(`- ${k}: ${fmt(v)}`);
     }
   }
+  if (record.compression) {
+    // Compressed models (emseg compress): the method's parameters, its sparsity or ensemble scores, its report row.
+    lines.push('', '## Compression', '');
+    for (const [k, v] of Object.entries(record.compression)) lines.push(`- ${k}: ${fmt(v)}`);
+  }
   if (notes.length) lines.push('', '## Notes', '', ...notes.map((n) => `- ${n}`));
   lines.push('', '## Data', '', 'Trained and validated on the ISBI 2012 challenge data (ssTEM, Drosophila first-instar larva VNC, 4 × 4 × 50 nm):',
     'cite A. Cardona et al., PLoS Biol 8(10): e1000502, 2010, and I. Arganda-Carreras et al., Front. Neuroanat. 9:142, 2015.', '');

@@ -1,6 +1,7 @@
 // Loading models for inference: the ONNX graph of a model folder (exported on the fly from its tfjs weights when the
 // folder has none), an ONNX Runtime session on all cores in the inference worker thread (never on the caller's event
-// loop), and the tiling parameters that make it seam-free.
+// loop), and the tiling parameters that make it seam-free. A binarized model can also run as a stochastic ensemble:
+// K member networks sampled from its real-valued weights (ml/compress/binary.ts), each exported to its own session.
 import { readFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,8 @@ import { defaultMargin } from '../../ml/infer/receptive-field';
 import { exportOnnx } from '../../ml/onnx/export';
 import { initTf } from '../../ml/tfjs/backend';
 import { setWeights } from '../../ml/train/trainer';
+import { withMemberKernels } from '../../ml/compress/binary';
+import { Rng, mixSeed } from '../../ml/train/rng';
 
 /** The repository's sample-data folder (shipped models and the sample stack). */
 export const SAMPLE_DATA = fileURLToPath(new URL('../../sample-data/', import.meta.url));
@@ -26,6 +29,8 @@ export interface InferenceModel {
   inChannels: number;
   multiple: number;
   marginPx: number;
+  /** Stochastic ensemble members of a binarized model (--ensemble K): their maps are averaged, their variance kept. */
+  members?: MapModel[];
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -50,10 +55,42 @@ export async function onnxBytes(dir: string): Promise<{ record: ModelRecord; byt
   return { record: loaded.record, bytes };
 }
 
-export async function loadInferenceModel(dir: string, opts: { threads?: number } = {}): Promise<InferenceModel> {
+export async function loadInferenceModel(dir: string, opts: { threads?: number; ensemble?: number } = {}): Promise<InferenceModel> {
   const { record, bytes } = await onnxBytes(dir);
+  const k = opts.ensemble ?? 1;
+  if (k > 1 && !(record.config.kind === 'unet' && record.config.binary)) throw Object.assign(new Error(`${dir}: an ensemble (--ensemble ${k}) needs a binarized model (emseg compress --method binary)`), { userFacing: true });
   const session = await createWorkerOnnxModel(bytes, opts);
   const cfg: ModelConfig = record.config;
   const multiple = sizeMultiple(cfg);
-  return { dir, record, session, inChannels: cfg.inChannels, multiple, marginPx: defaultMargin(cfg, multiple) };
+  const members = k > 1 ? (await createMemberModels(dir, k, opts)).sessions : undefined;
+  return { dir, record, session, inChannels: cfg.inChannels, multiple, marginPx: defaultMargin(cfg, multiple), members };
+}
+
+/**
+ * ONNX sessions of K ensemble members (from member `first`, default 0) of a binarized model folder: member k has ±1 kernels drawn with
+ * P(+1) = clip((w + 1) / 2, 0, 1) from mixSeed(record.compression.memberSeed, k), exported as an ordinary float graph.
+ */
+export async function createMemberModels(dir: string, k: number, opts: { threads?: number; first?: number } = {}): Promise<{ sessions: MapModel[]; multiple: number; marginPx: number }> {
+  const loaded = await loadModel(dir);
+  const cfg = loaded.record.config;
+  if (!(cfg.kind === 'unet' && cfg.binary)) throw Object.assign(new Error(`${dir}: not a binarized model (no ensemble members)`), { userFacing: true });
+  const seed = Number(loaded.record.compression?.memberSeed ?? 1);
+  await initTf();
+  const model = buildModel(cfg);
+  const sessions: MapModel[] = [];
+  try {
+    setWeights(model, loaded.weights);
+    const first = opts.first ?? 0;
+    for (let m = first; m < first + k; m++) {
+      const bytes = withMemberKernels(model, new Rng(mixSeed(seed, m)), () => exportOnnx(model));
+      sessions.push(await createWorkerOnnxModel(bytes, opts));
+    }
+  } catch (e) {
+    for (const s of sessions) await s.release();
+    throw e;
+  } finally {
+    model.dispose();
+  }
+  const multiple = sizeMultiple(cfg);
+  return { sessions, multiple, marginPx: defaultMargin(cfg, multiple) };
 }

@@ -7,6 +7,7 @@ import { predictTiled } from '../../ml/infer/tiled';
 import { refineRounds } from '../../ml/infer/refine';
 import { segment, type SegmentParams } from '../../ml/segmentation';
 import type { Labels, MembraneMap } from '../../ml/types';
+import { ensembleMeanVariance } from '../../ml/compress/binary';
 import { DEFAULT_MEMBRANE_MODEL, DEFAULT_REFINER_MODEL, loadInferenceModel, type InferenceModel } from './models';
 
 export interface PipelineProgress {
@@ -28,6 +29,8 @@ export interface PipelineOptions {
   /** Skip segmentation (predict/refine jobs). */
   skipSegmentation?: boolean;
   tta?: boolean;
+  /** A binarized membrane model run as a stochastic ensemble of this many sampled networks (default 1: the model). */
+  ensemble?: number;
   tilePx?: number;
   threads?: number;
   onProgress?: (p: PipelineProgress) => void;
@@ -42,6 +45,8 @@ export interface SliceResult {
   /** [0] = membrane model output, [r] = after refinement round r. */
   rounds: MembraneMap[];
   labels: Labels | null;
+  /** With an ensemble: the per-pixel variance of the members' membrane maps (round 0), the uncertainty map. */
+  uncertainty?: MembraneMap;
 }
 
 export class JobCancelled extends Error {
@@ -56,8 +61,8 @@ export interface PipelineModels {
   rounds: number;
 }
 
-export async function loadPipelineModels(opts: Pick<PipelineOptions, 'membraneModel' | 'refiner' | 'rounds' | 'threads'>): Promise<PipelineModels> {
-  const membrane = await loadInferenceModel(opts.membraneModel ?? DEFAULT_MEMBRANE_MODEL, { threads: opts.threads });
+export async function loadPipelineModels(opts: Pick<PipelineOptions, 'membraneModel' | 'refiner' | 'rounds' | 'threads' | 'ensemble'>): Promise<PipelineModels> {
+  const membrane = await loadInferenceModel(opts.membraneModel ?? DEFAULT_MEMBRANE_MODEL, { threads: opts.threads, ensemble: opts.ensemble });
   const wantsRefiner = opts.refiner !== null && opts.rounds !== 0;
   const refiner = wantsRefiner ? await loadInferenceModel(opts.refiner ?? DEFAULT_REFINER_MODEL, { threads: opts.threads }) : null;
   const rounds = refiner ? (opts.rounds ?? refiner.record.rounds ?? 1) : 0;
@@ -66,6 +71,7 @@ export async function loadPipelineModels(opts: Pick<PipelineOptions, 'membraneMo
 
 export async function releaseModels(m: PipelineModels): Promise<void> {
   await m.membrane.session.release();
+  for (const s of m.membrane.members ?? []) await s.release();
   await m.refiner?.session.release();
 }
 
@@ -85,7 +91,18 @@ export async function* runPipeline(opts: PipelineOptions): AsyncGenerator<SliceR
       const raw = await stack.readSlice(z);
       const { width: w, height: h } = raw;
       const norm = normalizeSlice(raw);
-      const map0 = await predictTiled(models.membrane.session, norm, 1, h, w, tiled(models.membrane));
+      let map0: Float32Array;
+      let uncertainty: MembraneMap | undefined;
+      if (models.membrane.members) {
+        // Each member is tiled on its own: the mean of tiled maps is the tiled mean (the same crops and blending).
+        const maps: Float32Array[] = [];
+        for (const m of models.membrane.members) maps.push(await predictTiled(m, norm, 1, h, w, tiled(models.membrane)));
+        const { mean, variance } = ensembleMeanVariance(maps);
+        map0 = mean;
+        uncertainty = { width: w, height: h, data: variance };
+      } else {
+        map0 = await predictTiled(models.membrane.session, norm, 1, h, w, tiled(models.membrane));
+      }
       done++;
       const maps = [map0];
       if (models.refiner && models.rounds > 0) {
@@ -101,7 +118,7 @@ export async function* runPipeline(opts: PipelineOptions): AsyncGenerator<SliceR
         done++;
       }
       report('done', z);
-      yield { index: z, rounds: maps.map((data) => ({ width: w, height: h, data })), labels };
+      yield { index: z, rounds: maps.map((data) => ({ width: w, height: h, data })), labels, uncertainty };
     }
   } finally {
     if (!opts.models) await releaseModels(models);

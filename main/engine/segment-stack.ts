@@ -1,6 +1,7 @@
 // `emseg segment` with models: runs the pipeline over a stack and streams every output to its own TIFF in the output
 // folder — membrane.tif (final map), membrane-round-<r>.tif for r = 0…N (round 0 = the membrane model's output) and
-// labels.tif (uint32, 0 = boundary) — one slice in memory per output, each file written atomically.
+// labels.tif (uint32, 0 = boundary), and with a stochastic ensemble (--ensemble K) uncertainty.tif (the per-pixel
+// variance across the members' maps) — one slice in memory per output, each file written atomically.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openStack, writeTiffStack } from '../io';
@@ -30,14 +31,17 @@ export async function segmentStack(opts: SegmentStackOptions): Promise<SegmentSt
     await mkdir(opts.out, { recursive: true });
     const rounds = models.rounds;
     const pixelSizeNm = probe.info.pixelSizeNm;
-    const outputs: Array<{ path: string; channel: SliceChannel<Image2D>; pick: (r: { rounds: Image2D[]; labels: Image2D | null }) => Image2D; description: string }> = [];
-    const add = (name: string, pick: (r: { rounds: Image2D[]; labels: Image2D | null }) => Image2D, description: string) =>
+    type Picked = { rounds: Image2D[]; labels: Image2D | null; uncertainty?: Image2D };
+    const outputs: Array<{ path: string; channel: SliceChannel<Image2D>; pick: (r: Picked) => Image2D; description: string }> = [];
+    const add = (name: string, pick: (r: Picked) => Image2D, description: string) =>
       outputs.push({ path: join(opts.out, name), channel: new SliceChannel<Image2D>(), pick, description });
     add('membrane.tif', (r) => r.rounds[r.rounds.length - 1], `EMSeg membrane map after ${rounds} refinement round(s) (float32, 1 = membrane)`);
     if (opts.writeRounds !== false) {
       for (let k = 0; k <= rounds; k++) add(`membrane-round-${k}.tif`, (r) => r.rounds[k], `EMSeg membrane map, round ${k} (float32, 1 = membrane)`);
     }
     add('labels.tif', (r) => r.labels!, 'EMSeg labels (uint32, 0 = boundary)');
+    const members = models.membrane.members?.length ?? 0;
+    if (members > 0) add('uncertainty.tif', (r) => r.uncertainty!, `EMSeg uncertainty: per-pixel variance of ${members} sampled binary networks' membrane maps (float32)`);
     const writers = outputs.map((o) =>
       writeTiffStack(o.path, o.channel, { pixelSizeNm, compression: 'deflate', description: `${o.description}; from ${opts.stack}` }),
     );

@@ -7,6 +7,7 @@ import { initTf } from '../tfjs/backend';
 import { pseudoRandom } from '../models/test-helpers';
 import { Rng } from '../train/rng';
 import { convDense } from './cci';
+import { XnorWasm } from './xnor-wasm';
 import { ensembleMeanVariance, packActivations, packWeights, popcount32, sampleBinary, signBinary, signSte, xnorConv } from './binary';
 
 test('sign with the straight-through gradient', async () => {
@@ -47,4 +48,18 @@ test('popcount and the XNOR–popcount convolution equal the float convolution o
   const ref = convDense(xs, ci, h, w, ws, co, kh, kw);
   const got = xnorConv(packActivations(xs, ci, h, w), ci, h, w, packWeights(ws, co, ci, kh, kw), co, kh, kw);
   assert.deepEqual([...got], [...ref]);
+});
+
+test('the WebAssembly XNOR–popcount kernel equals the TypeScript one (partial words, borders)', () => {
+  const wasm = new XnorWasm();
+  for (const [co, ci, h, w] of [[3, 40, 6, 7], [2, 32, 1, 1], [4, 5, 3, 9], [1, 70, 4, 4], [8, 70, 5, 6], [12, 128, 4, 3]]) {
+    const xs = signBinary(pseudoRandom(ci * h * w, 5 + ci));
+    const ws = signBinary(pseudoRandom(co * 9 * ci, 6 + ci));
+    const px = packActivations(xs, ci, h, w);
+    const pk = packWeights(ws, co, ci, 3, 3);
+    const ref = [...xnorConv(px, ci, h, w, pk, co, 3, 3)];
+    assert.deepEqual([...wasm.conv(px, ci, h, w, pk, co)], ref, `co ${co}, ci ${ci}, ${h}×${w}`);
+    assert.deepEqual([...wasm.conv4(px, ci, h, w, pk, co)], ref, `SIMD: co ${co}, ci ${ci}, ${h}×${w}`);
+  }
+  assert.throws(() => wasm.conv(new Uint32Array(3), 32, 2, 2, new Uint32Array(9), 1), /do not match/);
 });

@@ -6,7 +6,10 @@
 //   - ensembleMeanVariance: the averaged membrane map and the per-pixel variance across members (uncertainty map);
 //   - a bitwise convolution: ±1 activations and weights packed 32 channels to a word, a dot product is
 //     2 · popcount(XNOR) − n, with zero padding handled by counting only the taps inside the image — so it equals the
-//     float convolution of the ±1 values exactly.
+//     float convolution of the ±1 values exactly;
+//   - training support for the binarized U-Net (ml/models/unet.ts, `binary`): its real-valued kernels initialised
+//     from a float U-Net, updated at a larger rate and clipped to [−1, 1] after every step (BinaryNet), and
+//     ensemble members drawn from them.
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../train/rng';
 
@@ -112,4 +115,78 @@ export function xnorConv(x: Uint32Array, ci: number, h: number, w: number, k: Ui
         out[(o * h + y) * w + xx] = 2 * matches - taps * ci;
       }
   return out;
+}
+
+/** The BinaryConv2D layers of a binarized U-Net, in model order. */
+export function binaryConvLayers(model: tf.LayersModel): tf.layers.Layer[] {
+  return model.layers.filter((l) => l.getClassName() === 'BinaryConv2D');
+}
+
+/**
+ * Real-valued binary kernels from a float U-Net's kernels (already loaded into the binarized model, same names):
+ * w / σ_layer, clipped to [−1, 1]. The sign — the deterministic network — is the float network's; dividing by the
+ * layer's standard deviation puts typical weights near ±1, where a sampled member rarely flips them
+ * (P(flip) = (1 − |w|) / 2), while small, uncertain weights stay near 0 and flip often.
+ */
+export function initBinaryFromFloat(model: tf.LayersModel): void {
+  for (const l of binaryConvLayers(model)) {
+    const k = l.getWeights()[0];
+    const w = new Float32Array(k.dataSync());
+    let sq = 0;
+    for (const v of w) sq += v * v;
+    const sd = Math.sqrt(sq / w.length) || 1;
+    for (let i = 0; i < w.length; i++) w[i] = Math.min(1, Math.max(-1, w[i] / sd));
+    const t = tf.tensor(w, k.shape);
+    l.setWeights([t]);
+    t.dispose();
+  }
+}
+
+/**
+ * Fine-tuner hook for the real-valued binary kernels: their Adam step is multiplied by `scale`, then they are clipped
+ * to [−1, 1]. Only a sign change alters the network, and a weight initialised near ±0.7 needs ≈ 0.7 / lr steps to
+ * flip at Adam's rate: at the fine-tuning rate of 5e-4 that is more steps than a run has; BinaryNet trains its
+ * latent weights at rates around 1e-3–1e-2 while batch norm and the float layers want the smaller rate.
+ */
+export class BinaryKernelUpdates {
+  private readonly layers: tf.layers.Layer[];
+  private prev: Float32Array[];
+  constructor(readonly model: tf.LayersModel, readonly scale: number) {
+    this.layers = binaryConvLayers(model);
+    this.prev = this.layers.map((l) => new Float32Array(l.getWeights()[0].dataSync()));
+  }
+
+  readonly afterApply = (): void => {
+    this.prev = this.layers.map((l, k) => {
+      const v = l.trainableWeights[0];
+      const now = v.read().dataSync();
+      const p = this.prev[k];
+      const w = new Float32Array(now.length);
+      for (let i = 0; i < w.length; i++) w[i] = Math.min(1, Math.max(-1, p[i] + this.scale * (now[i] - p[i])));
+      const t = tf.tensor(w, v.shape as number[]);
+      v.write(t);
+      t.dispose();
+      return w;
+    });
+  };
+}
+
+/**
+ * Run `fn` with the binary kernels replaced by one ensemble member: sampled ±1 (P(+1) = clip((w + 1) / 2, 0, 1)) with
+ * `rng`, or sign(w) without; the real-valued kernels are restored afterwards.
+ */
+export function withMemberKernels<T>(model: tf.LayersModel, rng: Rng | null, fn: () => T): T {
+  const layers = binaryConvLayers(model);
+  const saved = layers.map((l) => new Float32Array(l.getWeights()[0].dataSync()));
+  const set = (l: tf.layers.Layer, w: Float32Array) => {
+    const t = tf.tensor(w, l.getWeights()[0].shape);
+    l.setWeights([t]);
+    t.dispose();
+  };
+  layers.forEach((l, k) => set(l, rng ? sampleBinary(saved[k], rng) : signBinary(saved[k])));
+  try {
+    return fn();
+  } finally {
+    layers.forEach((l, k) => set(l, saved[k]));
+  }
 }

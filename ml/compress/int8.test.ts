@@ -8,7 +8,7 @@ import { buildModel, type ModelConfig } from '../models';
 import { modelToOnnxGraph } from '../onnx/export';
 import { encodeModel, TensorType } from '../onnx/proto';
 import { createOnnxModel } from '../infer/onnx-session';
-import { perturbBatchNorm, pseudoRandom } from '../models/test-helpers';
+import { perturbBatchNorm, pseudoRandom, seedWeights } from '../models/test-helpers';
 import { activationParams, convTransposeAsConv, planQuantization, quantizeInt8, quantizeWeightsPerChannel } from './int8';
 
 test('uint8 activation parameters represent float 0 exactly', () => {
@@ -43,6 +43,8 @@ for (const cfg of configs) {
   test(`int8 QDQ ${cfg.kind} runs in ONNX Runtime close to float`, async () => {
     await initTf('cpu');
     const model = buildModel(cfg);
+    // Seeded weights: the same model every run (tfjs' initialisers are not seeded, and an unlucky draw made this flaky).
+    seedWeights(model, 41);
     perturbBatchNorm(model);
     const graph = modelToOnnxGraph(model);
     model.dispose();

@@ -38,7 +38,8 @@ export function seedWeights(model: tf.LayersModel, seed: number, opts: { positiv
     if (ws.length === 0) continue;
     const fresh = ws.map((w) => {
       const fanIn = w.shape.length === 4 ? w.shape[0] * w.shape[1] * w.shape[2] : 1;
-      const scale = w.shape.length === 4 ? Math.sqrt(6 / fanIn) : 0.2;
+      // Uniform on ±√(6/fanIn) (pseudoRandom spans ±scale/2): variance 2/fanIn, He's, so activations keep their scale.
+      const scale = w.shape.length === 4 ? 2 * Math.sqrt(6 / fanIn) : 0.2;
       const v = pseudoRandom(w.size, s++, scale);
       if (opts.positive) for (let i = 0; i < v.length; i++) v[i] = Math.abs(v[i]) + 0.01;
       return tf.tensor(v, w.shape);

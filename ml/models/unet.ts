@@ -4,7 +4,14 @@
 //
 // Each block is conv3×3 → batch norm → ReLU, twice ("same" padding so that tiles line up with the whole slice);
 // down by 2×2 max pooling, up by 2×2 stride-2 transposed convolution, skip connections by concatenation.
+//
+// The binarized variant (`binary`, ml/models/binary-layers.ts) replaces every block convolution but the first by a
+// BinaryConv2D (±1 weights on ±1 inputs) and every ReLU by the sign: binary activations and weights between the
+// first layer (float kernel on the raw slice) and the last (the float 1×1 output layer), as in BinaryNet. The 2×2
+// transposed convolutions keep float weights (on binary inputs): 4 taps against the blocks' 9, 4.5 % of the MACs of
+// the shipped U-Net (16 base channels, depth 4); the first and last layers are 0.35 %.
 import * as tf from '@tensorflow/tfjs';
+import { BinaryConv2D, BinarySign } from './binary-layers';
 
 export interface UNetConfig {
   kind: 'unet';
@@ -19,11 +26,21 @@ export interface UNetConfig {
    * dec2b, …), overriding the doubling rule: a filter-pruned U-Net (ml/compress/structured.ts) is a smaller dense one.
    */
   widths?: Record<string, number>;
+  /** The binarized U-Net; `stochasticTraining` samples the binary weights in training (see BinaryConv2D). */
+  binary?: { stochasticTraining?: boolean };
 }
 
 export const DEFAULT_UNET: UNetConfig = { kind: 'unet', baseChannels: 16, depth: 4, inChannels: 1 };
 
-function convBnRelu(x: tf.SymbolicTensor, channels: number, name: string): tf.SymbolicTensor {
+function convBnRelu(x: tf.SymbolicTensor, channels: number, name: string, binary?: UNetConfig['binary']): tf.SymbolicTensor {
+  if (binary) {
+    const first = name === 'enc0a';
+    const conv = first
+      ? tf.layers.conv2d({ filters: channels, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: 'heNormal', name: `${name}_conv` })
+      : new BinaryConv2D({ filters: channels, kernelSize: 3, stochastic: binary.stochasticTraining, name: `${name}_conv` });
+    const bn = tf.layers.batchNormalization({ momentum: 0.95, epsilon: 1e-3, name: `${name}_bn` });
+    return new BinarySign({ name: `${name}_sign` }).apply(bn.apply(conv.apply(x))) as tf.SymbolicTensor;
+  }
   const conv = tf.layers.conv2d({
     filters: channels,
     kernelSize: 3,
@@ -43,7 +60,7 @@ export function unetWidth(cfg: UNetConfig, name: string, level: number): number 
 }
 
 function block(x: tf.SymbolicTensor, cfg: UNetConfig, level: number, name: string): tf.SymbolicTensor {
-  return convBnRelu(convBnRelu(x, unetWidth(cfg, `${name}a`, level), `${name}a`), unetWidth(cfg, `${name}b`, level), `${name}b`);
+  return convBnRelu(convBnRelu(x, unetWidth(cfg, `${name}a`, level), `${name}a`, cfg.binary), unetWidth(cfg, `${name}b`, level), `${name}b`, cfg.binary);
 }
 
 export function buildUNet(cfg: UNetConfig): tf.LayersModel {

@@ -2,8 +2,11 @@
 // into the preceding convolution, and a Sigmoid is appended so the graph outputs P(membrane) directly.
 //
 // Supported layers are exactly those EMSeg's models use: InputLayer, Conv2D (+ linear/relu activation),
-// BatchNormalization, ReLU, MaxPooling2D, Conv2DTranspose, Concatenate, ZeroPadding2D, Cropping2D, and the refiner's
-// ShiftPad2D.
+// BatchNormalization, ReLU, MaxPooling2D, Conv2DTranspose, Concatenate, ZeroPadding2D, Cropping2D, the refiner's
+// ShiftPad2D, and the binarized U-Net's BinarySign and BinaryConv2D. The sign is exported as
+// Where(x ≥ 0, +1, −1) (ONNX's Sign has sign(0) = 0; EMSeg's is +1); a BinaryConv2D becomes that sign on its input
+// and an ordinary Conv whose weights are sign(kernel) (an ensemble member samples its ±1 kernels before export), with
+// the batch norm folded in as for any convolution.
 import type * as tf from '@tensorflow/tfjs';
 import { encodeModel, TensorType, type OnnxGraph, type OnnxNode, type OnnxTensor } from './proto';
 import { floatsToHalf } from './half';
@@ -55,6 +58,19 @@ export function modelToOnnxGraph(model: tf.LayersModel, name = 'emseg'): OnnxGra
   const f32 = (n: string, dims: number[], data: Float32Array) => inits.push({ name: n, dims, type: TensorType.FLOAT, data });
   const i64 = (n: string, values: number[]) => inits.push({ name: n, dims: [values.length], type: TensorType.INT64, data: BigInt64Array.from(values.map(BigInt)) });
   const folded = new Set<string>();
+  let signConstants = false;
+  /** sign(x) with sign(0) = +1, as Where(x ≥ 0, 1, −1); returns the output name. */
+  const signNode = (input: string, output: string): string => {
+    if (!signConstants) {
+      f32('sign.zero', [], Float32Array.of(0));
+      f32('sign.plus', [], Float32Array.of(1));
+      f32('sign.minus', [], Float32Array.of(-1));
+      signConstants = true;
+    }
+    nodes.push({ op: 'GreaterOrEqual', inputs: [input, 'sign.zero'], outputs: [`${output}.ge`] });
+    nodes.push({ op: 'Where', inputs: [`${output}.ge`, 'sign.plus', 'sign.minus'], outputs: [output] });
+    return output;
+  };
 
   for (const layer of layers) {
     const cls = layer.getClassName();
@@ -69,10 +85,15 @@ export function modelToOnnxGraph(model: tf.LayersModel, name = 'emseg'): OnnxGra
         outName.set(layer.name, ONNX_INPUT);
         continue;
       }
-      case 'Conv2D': {
+      case 'Conv2D':
+      case 'BinaryConv2D': {
         const [kT, bT] = layer.getWeights();
         const kShape = kT.shape as number[];
         let kernel = convKernel(kT.dataSync() as Float32Array, kShape);
+        if (cls === 'BinaryConv2D') {
+          kernel = kernel.map((v) => (v >= 0 ? 1 : -1));
+          ins[0] = signNode(ins[0], `${layer.name}.in`);
+        }
         const co = kShape[3];
         let bias = bT ? new Float32Array(bT.dataSync() as Float32Array) : new Float32Array(co);
         let output = out;
@@ -124,6 +145,9 @@ export function modelToOnnxGraph(model: tf.LayersModel, name = 'emseg'): OnnxGra
       case 'ReLU':
         nodes.push({ op: 'Relu', inputs: [ins[0]], outputs: [out] });
         break;
+      case 'BinarySign':
+        outName.set(layer.name, signNode(ins[0], out));
+        continue;
       case 'MaxPooling2D': {
         const pool = cfg.poolSize as number[];
         const strides = (cfg.strides as number[]) ?? pool;

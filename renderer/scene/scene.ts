@@ -8,7 +8,9 @@
 //     └─ Konva: one Image node per tile per layer under one transformed group; until a tile's bitmap exists the same
 //        place shows a coarser level or the previous slice's tile, so panning and slice switching never flash black.
 //
-// One Konva layer, listening(false): nothing on it takes pointer events; the container's DOM handlers do pan/zoom.
+// Two Konva layers, both listening(false): the tiles, and above them the overlay where the stroke being drawn (brush,
+// seeds, cut line) and picked points live, so drawing a stroke never redraws a tile. Nothing on them takes pointer
+// events; the container's DOM handlers pan and zoom, or hand the left button to the active tool (setTool).
 import Konva from 'konva';
 import type { EmsegApi, StackSummary, TileGeometry } from '../../main/api/contract';
 import { BitmapCache } from './bitmaps';
@@ -67,6 +69,25 @@ export interface SceneStats {
   level: number;
 }
 
+/** A proofreading tool's pointer handlers, in full-resolution data coordinates (continuous: pixel x covers [x, x+1)). */
+export interface PointerTool {
+  /** Left button went down at (x, y); return false to let the scene pan instead. */
+  down(x: number, y: number, e: PointerEvent): boolean;
+  move(x: number, y: number, e: PointerEvent): void;
+  up(x: number, y: number, e: PointerEvent): void;
+  /** CSS cursor over the viewer while the tool is active. */
+  cursor: string;
+}
+
+/** What the overlay shows: polylines with a width in data pixels, and markers. */
+export interface OverlayShape {
+  points: number[];
+  /** Stroke width in data pixels (a brush of radius r draws 2r). */
+  widthPx: number;
+  color: string;
+  opacity?: number;
+}
+
 const NO_CURSOR: CursorInfo = { x: null, y: null, raw: null, map: null, label: null, screenX: 0, screenY: 0 };
 // Zoom limits relative to "fit": far enough out to see the stack small, in to 32 screen pixels per data pixel.
 const MIN_ZOOM_OF_FIT = 0.25;
@@ -82,6 +103,13 @@ export class Scene {
   private readonly stage: Konva.Stage;
   private readonly layer: Konva.Layer;
   private readonly world: Konva.Group;
+  private readonly overlay: Konva.Layer;
+  private readonly overlayWorld: Konva.Group;
+  private tool: PointerTool | null = null;
+  private toolPointer: number | null = null;
+  private spaceDown = false;
+  private clearOverlayWhenComplete = false;
+  private clearOverlayOnInput = false;
   private readonly groups = new Map<string, { group: Konva.Group; nodes: Konva.Image[] }>();
   /** Which bitmap each tile place showed last (any slice): the stand-in while the new slice's tile is on its way. */
   private readonly lastAt = new Map<string, string>();
@@ -106,6 +134,12 @@ export class Scene {
     this.world = new Konva.Group({ listening: false });
     this.layer.add(this.world);
     this.stage.add(this.layer);
+    this.overlay = new Konva.Layer({ listening: false });
+    this.overlayWorld = new Konva.Group({ listening: false });
+    this.overlay.add(this.overlayWorld);
+    this.stage.add(this.overlay);
+    window.addEventListener('keydown', this.onKey);
+    window.addEventListener('keyup', this.onKey);
     this.unsubscribe = this.tiles.subscribe(() => {
       this.requestRender();
       this.updateCursor();
@@ -136,6 +170,8 @@ export class Scene {
     this.container.removeEventListener('pointercancel', this.onPointerUp);
     this.container.removeEventListener('pointerleave', this.onPointerLeave);
     this.container.removeEventListener('wheel', this.onWheel);
+    window.removeEventListener('keydown', this.onKey);
+    window.removeEventListener('keyup', this.onKey);
     this.stage.destroy();
     this.bitmaps.destroy();
   }
@@ -143,6 +179,10 @@ export class Scene {
   setInput(input: SceneInput): void {
     const prev = this.input;
     this.input = input;
+    if (this.clearOverlayOnInput) {
+      this.clearOverlayOnInput = false;
+      this.clearOverlayWhenComplete = true;
+    }
     if (input.stack?.stackId !== prev.stack?.stackId) {
       this.tiles.clear();
       this.bitmaps.clear();
@@ -210,13 +250,76 @@ export class Scene {
     this.updateCursor();
   }
 
+  /** Centres the view on a full-resolution pixel (the error list's "jump to"), zooming in to at least 2 px per pixel. */
+  centerOn(x: number, y: number): void {
+    const { width, height } = this.size;
+    this.scale = Math.max(this.scale, 2 / (window.devicePixelRatio || 1));
+    this.ox = width / 2 - (x + 0.5) * this.scale;
+    this.oy = height / 2 - (y + 0.5) * this.scale;
+    this.requestRender();
+    this.updateCursor();
+  }
+
+  /** Full-resolution data coordinates (continuous) of a point in the viewer's CSS pixels. */
+  toData(screenX: number, screenY: number): { x: number; y: number } {
+    return { x: (screenX - this.ox) / this.scale, y: (screenY - this.oy) / this.scale };
+  }
+
+  // ---- tools and overlay ------------------------------------------------------------------------------------------
+
+  /** The tool that gets the left button (null: the left button pans). Space + drag and the middle button always pan. */
+  setTool(tool: PointerTool | null): void {
+    this.tool = tool;
+    this.toolPointer = null;
+    this.container.style.cursor = tool?.cursor ?? '';
+  }
+
+  /** Replaces what the overlay shows. */
+  setOverlay(shapes: OverlayShape[]): void {
+    this.clearOverlayWhenComplete = false;
+    this.overlayWorld.destroyChildren();
+    for (const sh of shapes) {
+      const dot = sh.points.length === 2;
+      // Konva draws nothing for a one-point line: a point is a disc of the same width.
+      const node = dot
+        ? new Konva.Circle({ x: sh.points[0], y: sh.points[1], radius: sh.widthPx / 2, fill: sh.color, opacity: sh.opacity ?? 0.6, listening: false })
+        : new Konva.Line({ points: sh.points, stroke: sh.color, strokeWidth: sh.widthPx, lineCap: 'round', lineJoin: 'round', opacity: sh.opacity ?? 0.6, listening: false });
+      this.overlayWorld.add(node);
+    }
+    this.overlay.batchDraw();
+  }
+
+  /**
+   * Clears the overlay once the next input (the edited layer's new revision) is fully drawn: after an edit the stroke
+   * stays on screen until the edited tiles replace it, so it never blinks out before the labels under it change.
+   */
+  clearOverlayWhenDrawn(): void {
+    this.clearOverlayOnInput = true;
+  }
+
+  private readonly onKey = (e: KeyboardEvent) => {
+    if (e.key === ' ') this.spaceDown = e.type === 'keydown';
+  };
+
+  private local(e: PointerEvent): { x: number; y: number } {
+    const r = this.container.getBoundingClientRect();
+    return this.toData(e.clientX - r.left, e.clientY - r.top);
+  }
+
   // ---- pointer ----------------------------------------------------------------------------------------------------
 
   private readonly onPointerDown = (e: PointerEvent) => {
-    // Left or middle button pans (space + drag too: the left button is free for future tools, space forces panning).
+    // Middle button and space + drag pan always; the left button goes to the active tool, or pans without one.
     if (e.button !== 0 && e.button !== 1) return;
     e.preventDefault();
     this.container.setPointerCapture(e.pointerId);
+    if (e.button === 0 && !this.spaceDown && this.tool && this.input.stack) {
+      const p = this.local(e);
+      if (this.tool.down(p.x, p.y, e)) {
+        this.toolPointer = e.pointerId;
+        return;
+      }
+    }
     this.drag = { id: e.pointerId, x: e.clientX, y: e.clientY };
     this.container.dataset.panning = 'true';
   };
@@ -224,7 +327,10 @@ export class Scene {
   private readonly onPointerMove = (e: PointerEvent) => {
     const r = this.container.getBoundingClientRect();
     this.pointer = { x: e.clientX - r.left, y: e.clientY - r.top };
-    if (this.drag && this.drag.id === e.pointerId) {
+    if (this.tool && this.toolPointer === e.pointerId) {
+      const p = this.toData(this.pointer.x, this.pointer.y);
+      this.tool.move(p.x, p.y, e);
+    } else if (this.drag && this.drag.id === e.pointerId) {
       this.ox += e.clientX - this.drag.x;
       this.oy += e.clientY - this.drag.y;
       this.drag.x = e.clientX;
@@ -235,6 +341,12 @@ export class Scene {
   };
 
   private readonly onPointerUp = (e: PointerEvent) => {
+    if (this.tool && this.toolPointer === e.pointerId) {
+      this.toolPointer = null;
+      const p = this.local(e);
+      this.tool.up(p.x, p.y, e);
+      return;
+    }
     if (this.drag?.id !== e.pointerId) return;
     this.drag = null;
     delete this.container.dataset.panning;
@@ -365,6 +477,9 @@ export class Scene {
     this.bitmaps.beginFrame();
     this.world.position({ x: this.ox, y: this.oy });
     this.world.scale({ x: this.scale, y: this.scale });
+    this.overlayWorld.position({ x: this.ox, y: this.oy });
+    this.overlayWorld.scale({ x: this.scale, y: this.scale });
+    this.overlay.batchDraw();
     if (!s) {
       for (const g of this.groups.values()) g.group.visible(false);
       this.layer.batchDraw();
@@ -465,6 +580,7 @@ export class Scene {
     this.stats.pending = this.tiles.pending() + this.bitmaps.busyCount();
     this.stats.z = z;
     this.stats.level = level;
+    if (complete && this.clearOverlayWhenComplete && this.stats.pending === 0) this.setOverlay([]);
     if (complete && this.switchStartedAt !== null) {
       this.stats.sliceSwitchMs.push(performance.now() - this.switchStartedAt);
       this.switchStartedAt = null;

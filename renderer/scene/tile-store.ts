@@ -2,15 +2,18 @@
 // never in React state. A byte-bounded LRU of typed arrays plus a fetch queue with two priorities (tiles on screen
 // first, then the next and previous slices), at most six requests in flight (the browser's per-host limit), and a
 // version number that goes up whenever data arrives so subscribers (the scene, the status bar) know to look again.
-import type { EmsegApi, PixelType, ResultLayer, TileGeometry } from '../../main/api/contract';
+import type { EmsegApi, PixelType, ProjectLayer, ResultLayer, TileGeometry } from '../../main/api/contract';
 import type { TilePixels } from './colorize';
 
 export type TileSource =
   | { kind: 'raw'; stackId: string; pixelType: PixelType }
   | { kind: 'result'; jobId: string; layer: Exclude<ResultLayer, 'truth'> }
-  | { kind: 'truth'; stackId: string };
+  | { kind: 'truth'; stackId: string }
+  /** A proofreading project's layer; `rev` goes up with every edit, so edited tiles get new keys and are fetched anew. */
+  | { kind: 'project'; projectId: string; layer: ProjectLayer; rev: number };
 
 export function sourceKey(s: TileSource): string {
+  if (s.kind === 'project') return `proj:${s.projectId}:${s.layer}:r${s.rev}`;
   return s.kind === 'result' ? `job:${s.jobId}:${s.layer}` : `${s.kind}:${s.stackId}`;
 }
 
@@ -52,7 +55,7 @@ const MAX_BYTES = 384 * 1024 ** 2;
 const RETRY_AFTER_MS = 3000;
 
 function view(source: TileSource, buf: ArrayBuffer): TilePixels {
-  if (source.kind !== 'raw') return source.kind === 'result' && source.layer !== 'labels' ? new Float32Array(buf) : new Uint32Array(buf);
+  if (source.kind !== 'raw') return source.kind === 'result' && source.layer !== 'labels' ? new Float32Array(buf) : new Uint32Array(buf); // project layers are uint32 too
   switch (source.pixelType) {
     case 'uint8':
       return new Uint8Array(buf);
@@ -141,7 +144,9 @@ export class TileStore {
           ? await this.api.readSlice({ stackId: r.source.stackId, z, level, tx, ty })
           : r.source.kind === 'truth'
             ? await this.api.readResult({ stackId: r.source.stackId, layer: 'truth', z, level, tx, ty })
-            : await this.api.readResult({ jobId: r.source.jobId, layer: r.source.layer, z, level, tx, ty });
+            : r.source.kind === 'project'
+              ? await this.api.readProject({ projectId: r.source.projectId, layer: r.source.layer, z, level, tx, ty })
+              : await this.api.readResult({ jobId: r.source.jobId, layer: r.source.layer, z, level, tx, ty });
       const data = view(r.source, buf);
       if (data.length !== r.width * r.height) throw new Error(`tile ${r.key}: ${data.length} values for ${r.width}×${r.height}`);
       this.put(r.key, { width: r.width, height: r.height, data });

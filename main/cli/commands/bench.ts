@@ -13,6 +13,7 @@ const suites: Record<string, () => Promise<Bench>> = {
   batch: async () => (await import('../../bench/batch')).benchBatch,
   compress: async () => (await import('../../bench/compress')).benchCompress,
   ui: async () => (await import('../../bench/ui')).benchUi,
+  proofread: async () => (await import('../../bench/proofread')).benchProofread,
 };
 
 export const benchCommand: Command = {

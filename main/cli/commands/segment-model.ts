@@ -1,5 +1,6 @@
 // The model half of `emseg segment`: with no --membrane map given, run the membrane CNN and its refinement rounds on
-// the stack and write membrane.tif, membrane-round-<r>.tif (r = 0…N) and labels.tif.
+// the stack and write membrane.tif, membrane-round-<r>.tif (r = 0…N) and labels.tif (and uncertainty.tif with
+// --ensemble K on a binarized model).
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError, type CommandContext } from '../command';
@@ -43,6 +44,7 @@ export async function segmentWithModels(ctx: CommandContext, stack: string, outD
     rounds,
     segment: params,
     tta: ctx.values.tta === true,
+    ensemble: num(ctx, 'ensemble', 1, { min: 1, max: 64, int: true }),
     tilePx: num(ctx, 'tile', 1024, { min: 64, int: true }),
     writeRounds: ctx.values['no-round-maps'] !== true,
     onProgress: (p) => bar.update(p.done, p.total, `${p.stage} slice ${p.slice ?? ''}`),

@@ -135,6 +135,9 @@ Options:
   --refine-rounds <n>               refinement rounds (default: chosen on validation, stored with the refiner;
                                     0 = no refinement)
   --tta                             8-fold test-time augmentation (flips and rotations; 8× slower)
+  --ensemble <K>                    binarized models (emseg compress --method binary): average K networks sampled
+                                    from the real-valued weights and write their per-pixel variance to
+                                    uncertainty.tif (default 1: the deterministic network)
   --tile <px>                       inference tile edge (default 1024; any slice size works)
   --no-round-maps                   do not write membrane-round-<r>.tif
   --membrane <stack>                segment these membrane maps instead of running the models
@@ -159,6 +162,7 @@ Options:
     refiner: { type: 'string' },
     'refine-rounds': { type: 'string' },
     tta: { type: 'boolean' },
+    ensemble: { type: 'string' },
     tile: { type: 'string' },
     'no-round-maps': { type: 'boolean' },
   },

@@ -1,0 +1,328 @@
+// The proofreading calls behind the door: projects (main/project/store.ts) opened for a stack, their tiles, and the
+// edits, computed by ml/proofread on the main side, where the authoritative labels live. The renderer sends what the
+// user did (a stroke's polyline, a click); this file turns it into a delta, and the store journals and applies it.
+//
+//   createProject / openProject ─> AccessGuard ─> Project (folder) + the stack it refers to (backend's open())
+//   readProject ─> PyramidCache (key carries the slice's revision, so an edit never serves a stale tile) ─> cutTile
+//   editProject ─> ml/proofread tool ─> Project.edit (journal, apply, undo stack) ─> EditResult
+//   sliceQuality ─> ml/proofread sliceQuality against the project's ground truth
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { groundTruthSegments } from '../../ml/metrics';
+import {
+  cutSegment,
+  deleteSegment,
+  fillRegion,
+  membraneFromRaw,
+  mergeSegments,
+  paintStroke,
+  sliceQuality,
+  splitSegment,
+  strokePixels,
+  type LabelDelta,
+} from '../../ml/proofread';
+import { maxLabel } from '../../ml/segmentation';
+import type { Image2D, Labels, MembraneMap } from '../../ml/types';
+import type { Stack } from '../io';
+import { exportProject } from '../project/export';
+import { Project, type HistoryEntry } from '../project/store';
+import type { AccessGuard } from './access';
+import { tileRect, type EditResult, type ProjectSummary, type ProofreadEdit, type StackSummary, type TileArgs } from './contract';
+import { ApiError, type Handlers } from './door';
+import { cutTile, type PyramidCache } from './pyramid';
+import { truthToLabels } from './truth';
+
+type ProjectCalls =
+  | 'createProject'
+  | 'openProject'
+  | 'closeProject'
+  | 'readProject'
+  | 'editProject'
+  | 'undoEdit'
+  | 'redoEdit'
+  | 'newLabel'
+  | 'lockSegment'
+  | 'setSliceStatus'
+  | 'sliceQuality'
+  | 'exportProject';
+
+/** What the project calls need of the rest of the backend. */
+export interface ProjectDeps {
+  guard: AccessGuard;
+  pyramid: PyramidCache;
+  /** Opens (or finds) a stack by path, as openStack does. */
+  openStack(path: string): Promise<StackSummary>;
+  stackOf(stackId: string): { summary: StackSummary; stack: Stack; truth: Stack | null };
+  /** Labels of slice z of a job, when the job has them. */
+  jobLabels(jobId: string, stackId: string, z: number): Promise<Image2D | null>;
+  /** The best membrane map of slice z the session has (a job's last refinement round), or null. */
+  membraneMap(stackId: string, z: number): Promise<MembraneMap | null>;
+}
+
+interface OpenProject {
+  id: string;
+  project: Project;
+  stackId: string;
+}
+
+function toUint32(img: Image2D): Uint32Array {
+  if (img.data instanceof Uint32Array) return img.data.slice();
+  const out = new Uint32Array(img.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = Math.max(0, Math.round(img.data[i]));
+  return out;
+}
+
+/** Ids present after a delta that were not on the slice before it (the pieces a split or cut created). */
+function newIds(delta: LabelDelta, maxBefore: number): number[] {
+  const ids = new Set<number>();
+  for (let k = 0; k < delta.after.length; k++) if (delta.after[k] > maxBefore) ids.add(delta.after[k]);
+  return [...ids].sort((a, b) => a - b);
+}
+
+export function projectHandlers(deps: ProjectDeps): { handlers: Pick<Handlers, ProjectCalls>; close(): Promise<void> } {
+  const projects = new Map<string, OpenProject>();
+  const byFolder = new Map<string, OpenProject>();
+  let counter = 0;
+
+  function get(projectId: string): OpenProject {
+    const p = projects.get(projectId);
+    if (!p) throw new ApiError('not-found', `no open project ${projectId}`);
+    return p;
+  }
+
+  function checkZ(p: OpenProject, z: number): void {
+    if (z >= p.project.info.depth) throw new ApiError('not-found', `slice ${z} of ${p.project.info.depth}`);
+  }
+
+  function summary(p: OpenProject): ProjectSummary {
+    const info = p.project.info;
+    const truthSlices: number[] = [];
+    for (let z = 0; z < info.depth; z++) if (p.project.hasSlice('truth', z)) truthSlices.push(z);
+    return {
+      projectId: p.id,
+      folder: p.project.folder,
+      stack: deps.stackOf(p.stackId).summary,
+      undoDepth: p.project.undoDepth,
+      redoDepth: p.project.redoDepth,
+      sliceStatus: info.sliceStatus.slice(),
+      locked: { ...info.locked },
+      truthSlices,
+    };
+  }
+
+  async function register(project: Project): Promise<ProjectSummary> {
+    let stack: StackSummary;
+    try {
+      stack = await deps.openStack(project.info.stackPath);
+    } catch (e) {
+      await project.close().catch(() => undefined);
+      throw new ApiError('user', `${project.folder}: its stack ${project.info.stackPath} cannot be opened (${e instanceof Error ? e.message : String(e)})`);
+    }
+    if (stack.width !== project.info.width || stack.height !== project.info.height || stack.depth !== project.info.depth) {
+      await project.close().catch(() => undefined);
+      throw new ApiError('user', `${project.folder}: the project is ${project.info.width}×${project.info.height}×${project.info.depth} but its stack is now ${stack.width}×${stack.height}×${stack.depth}`);
+    }
+    const p = { id: `p${++counter}`, project, stackId: stack.stackId };
+    projects.set(p.id, p);
+    byFolder.set(project.folder, p);
+    return summary(p);
+  }
+
+  /** A folder where a project may be created: absent (its parent inside an allowed folder) or empty. */
+  async function newProjectFolder(folder: string): Promise<string> {
+    const exists = await stat(folder).then(
+      (s) => s,
+      () => null,
+    );
+    if (exists) {
+      const real = await deps.guard.check(folder);
+      if (!exists.isDirectory()) throw new ApiError('user', `${folder}: not a folder`);
+      if ((await readdir(real)).length > 0) throw new ApiError('user', `${folder}: the folder is not empty (open it if it is a project)`);
+      return real;
+    }
+    const parent = await deps.guard.check(dirname(folder));
+    const real = join(parent, basename(folder));
+    await mkdir(real);
+    return real;
+  }
+
+  async function result(p: OpenProject, entry: HistoryEntry | null, t0: number, created: number[] = []): Promise<EditResult> {
+    if (entry) {
+      // Every level of that slice's tiles is stale now; the next read cuts them from the edited labels.
+      deps.pyramid.drop(`proj:${p.id}:${entry.layer}:${entry.delta.z}:`);
+    }
+    return {
+      z: entry?.delta.z ?? null,
+      layer: entry?.layer ?? null,
+      changedPx: entry?.delta.indices.length ?? 0,
+      undoDepth: p.project.undoDepth,
+      redoDepth: p.project.redoDepth,
+      newIds: created,
+      ms: performance.now() - t0,
+    };
+  }
+
+  async function mapFor(p: OpenProject, z: number): Promise<MembraneMap> {
+    const fromJob = await deps.membraneMap(p.stackId, z);
+    if (fromJob) return fromJob;
+    // No model output this session: the raw slice's darkness stands in for P(membrane) (EM membranes are stained).
+    return membraneFromRaw(await deps.stackOf(p.stackId).stack.readSlice(z));
+  }
+
+  function toolDelta(edit: ProofreadEdit, labels: Labels, z: number, locked: ReadonlySet<number>, map: MembraneMap | null, next: number): LabelDelta {
+    switch (edit.tool) {
+      case 'paint':
+        return paintStroke(labels, z, edit.points, edit.radiusPx, edit.label, locked);
+      case 'fill':
+        return fillRegion(labels, z, edit.x, edit.y, edit.label, locked);
+      case 'merge':
+        return mergeSegments(labels, z, edit.ids, locked);
+      case 'delete':
+        return deleteSegment(labels, z, edit.id, locked);
+      case 'cut':
+        return cutSegment(labels, z, edit.id, strokePixels(labels.width, labels.height, edit.points, edit.radiusPx), next, locked);
+      case 'split': {
+        if (!map) throw new ApiError('internal', 'split without a membrane map');
+        const seeds = edit.seeds.map((g) => strokePixels(labels.width, labels.height, g, edit.radiusPx));
+        return splitSegment(labels, map, z, edit.id, seeds, next, locked);
+      }
+    }
+  }
+
+  const handlers: Pick<Handlers, ProjectCalls> = {
+    async createProject({ folder, stackId, labelsFrom, jobId }) {
+      const s = deps.stackOf(stackId);
+      if (labelsFrom === 'truth' && !s.truth) throw new ApiError('user', `stack ${s.summary.name} has no ground truth to start the labels from`);
+      const real = await newProjectFolder(folder);
+      await deps.guard.addRoot(real);
+      const { width, height, depth } = s.summary;
+      const truthIds = async (z: number) => (s.truth ? truthToLabels(await s.truth.readSlice(z)).data : null);
+      const project = await Project.create(real, {
+        stackPath: s.summary.path,
+        width,
+        height,
+        depth,
+        async initial(layer, z) {
+          // The stack's ground truth as it is (ISBI 0/255 or instance ids): the scores read either kind.
+          if (layer === 'truth') return s.truth ? toUint32(await s.truth.readSlice(z)) : null;
+          if (labelsFrom === 'truth') return truthIds(z);
+          if (labelsFrom === 'job') {
+            const img = await deps.jobLabels(jobId ?? '', stackId, z);
+            return img ? toUint32(img) : null;
+          }
+          return null;
+        },
+      });
+      return register(project);
+    },
+
+    async openProject({ folder }) {
+      const real = await deps.guard.check(folder);
+      const open = byFolder.get(real);
+      if (open) return summary(open);
+      const project = await Project.open(real);
+      return register(project);
+    },
+
+    async closeProject({ projectId }) {
+      const p = get(projectId);
+      projects.delete(projectId);
+      byFolder.delete(p.project.folder);
+      deps.pyramid.drop(`proj:${p.id}:`);
+      await p.project.close();
+      return { closed: true };
+    },
+
+    async readProject(a: { projectId: string; layer: 'labels' | 'truth' } & TileArgs) {
+      const p = get(a.projectId);
+      checkZ(p, a.z);
+      const g = deps.stackOf(p.stackId).summary;
+      if (!tileRect(g, a.level, a.tx, a.ty)) throw new ApiError('not-found', `no tile ${a.tx},${a.ty} at level ${a.level}`);
+      const key = `proj:${p.id}:${a.layer}:${a.z}:r${p.project.revision(a.layer, a.z)}`;
+      const img = await deps.pyramid.level(key, a.level, () => p.project.slice(a.layer, a.z), 'pick');
+      const buf = cutTile(img, g, a.level, a.tx, a.ty);
+      if (!buf) throw new ApiError('not-found', 'tile outside the slice');
+      return buf;
+    },
+
+    async editProject({ projectId, z, layer, edit }) {
+      const t0 = performance.now();
+      const p = get(projectId);
+      checkZ(p, z);
+      // The membrane map is read before the edit is queued: reading a stack slice may take a while.
+      const map = edit.tool === 'split' ? await mapFor(p, z) : null;
+      // Only split and cut make new ids; a brush stroke must not pay for a scan of the whole slice.
+      const makesIds = edit.tool === 'split' || edit.tool === 'cut';
+      let maxBefore = 0;
+      const entry = await p.project.edit(layer, z, (labels, locked) => {
+        if (makesIds) maxBefore = maxLabel(labels.data);
+        // Ground truth has no locks: locking is about protecting proofread segments.
+        return toolDelta(edit, labels, z, layer === 'labels' ? locked : new Set(), map, maxBefore + 1);
+      });
+      return result(p, entry, t0, entry && makesIds ? newIds(entry.delta, maxBefore) : []);
+    },
+
+    async undoEdit({ projectId }) {
+      const t0 = performance.now();
+      const p = get(projectId);
+      return result(p, await p.project.undo(), t0);
+    },
+
+    async redoEdit({ projectId }) {
+      const t0 = performance.now();
+      const p = get(projectId);
+      return result(p, await p.project.redo(), t0);
+    },
+
+    async newLabel({ projectId, z, layer }) {
+      const p = get(projectId);
+      checkZ(p, z);
+      return { label: maxLabel((await p.project.slice(layer, z)).data) + 1 };
+    },
+
+    async lockSegment({ projectId, z, id, locked }) {
+      const p = get(projectId);
+      checkZ(p, z);
+      return { locked: await p.project.setLocked(z, id, locked) };
+    },
+
+    async setSliceStatus({ projectId, z, status }) {
+      const p = get(projectId);
+      checkZ(p, z);
+      await p.project.setSliceStatus(z, status);
+      return { sliceStatus: p.project.info.sliceStatus.slice() };
+    },
+
+    async sliceQuality({ projectId, z, maxErrors }) {
+      const p = get(projectId);
+      checkZ(p, z);
+      if (!p.project.hasSlice('truth', z)) return { z, scores: null, errors: [] };
+      const truth = truthToLabels(await p.project.slice('truth', z));
+      const q = sliceQuality(await p.project.slice('labels', z), groundTruthSegments({ kind: 'instance', labels: truth }), maxErrors ?? 10);
+      const { vrand, vrandSplit, vrandMerge, vinfo, vinfoSplit, vinfoMerge } = q.scores;
+      return { z, scores: { vrand, vrandSplit, vrandMerge, vinfo, vinfoSplit, vinfoMerge }, errors: q.errors };
+    },
+
+    async exportProject({ projectId, folder }) {
+      const p = get(projectId);
+      let out: string;
+      if (folder === undefined) {
+        out = join(p.project.folder, 'export');
+        await mkdir(out, { recursive: true });
+      } else {
+        out = await deps.guard.check(folder);
+      }
+      const r = await exportProject(p.project, out, deps.stackOf(p.stackId).summary.pixelSizeNm);
+      return { labels: r.labels, truth: r.truth, manifest: r.manifest };
+    },
+  };
+
+  return {
+    handlers,
+    async close() {
+      for (const p of projects.values()) await p.project.close().catch(() => undefined);
+      projects.clear();
+      byFolder.clear();
+    },
+  };
+}

@@ -1,0 +1,260 @@
+// The project store: edits, undo and redo survive reopening (with or without a clean close), compaction keeps only
+// the current generation, a torn journal tail is dropped, damaged files fail with a message naming them, exports
+// read back as TIFF stacks with the right values.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile, truncate } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { applyDelta, paintStroke, revertDelta, type LabelDelta } from '../../ml/proofread';
+import { openStack } from '../io';
+import { crc32, crc32Table, decodeJournal, encodeRecord, decodeHistory, encodeHistory } from './codec';
+import { exportProject } from './export';
+import { FIXTURE, fixtureInitial, fixtureOp } from './fixtures';
+import { Project } from './store';
+
+async function scratch(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'emseg-project-test-'));
+}
+
+const init = (folder: string) =>
+  Project.create(
+    folder,
+    { stackPath: '/data/stack.tif', ...FIXTURE, initial: async (layer, z) => (layer === 'labels' ? fixtureInitial(z) : null) },
+    // No timers during tests: compaction happens when the test says so.
+    { syncIntervalMs: 3_600_000, compactIntervalMs: 3_600_000 },
+  );
+
+/** Runs ops [from, to) of the fixture sequence on a project. */
+async function run(p: Project, from: number, to: number): Promise<void> {
+  for (let i = from; i < to; i++) {
+    const op = fixtureOp(i);
+    if (op.kind === 'paint') await p.edit('labels', op.z, op.make);
+    else if (op.kind === 'undo') await p.undo();
+    else await p.redo();
+  }
+}
+
+/** The same ops in memory, without any store: what the project must hold. */
+function expected(n: number): { slices: Uint32Array[]; undo: number; redo: number } {
+  const slices = Array.from({ length: FIXTURE.depth }, (_, z) => fixtureInitial(z));
+  const undo: LabelDelta[] = [];
+  let redo: LabelDelta[] = [];
+  for (let i = 0; i < n; i++) {
+    const op = fixtureOp(i);
+    if (op.kind === 'paint') {
+      const d = op.make({ width: FIXTURE.width, height: FIXTURE.height, data: slices[op.z] }, new Set());
+      if (d.indices.length === 0) continue;
+      applyDelta(slices[op.z], d);
+      undo.push(d);
+      redo = [];
+    } else if (op.kind === 'undo') {
+      const d = undo.pop();
+      if (d) {
+        revertDelta(slices[d.z], d);
+        redo.push(d);
+      }
+    } else {
+      const d = redo.pop();
+      if (d) {
+        applyDelta(slices[d.z], d);
+        undo.push(d);
+      }
+    }
+  }
+  return { slices, undo: undo.length, redo: redo.length };
+}
+
+async function assertHolds(p: Project, n: number): Promise<void> {
+  const e = expected(n);
+  for (let z = 0; z < FIXTURE.depth; z++) assert.deepEqual((await p.slice('labels', z)).data, e.slices[z], `slice ${z} after ${n} ops`);
+  assert.equal(p.undoDepth, e.undo);
+  assert.equal(p.redoDepth, e.redo);
+}
+
+test('edits, undo and redo survive reopening without a clean close, and undo keeps working after it', async () => {
+  const dir = await scratch();
+  try {
+    const p = await init(dir);
+    await run(p, 0, 23);
+    await assertHolds(p, 23);
+    assert.ok(p.undoDepth > 3);
+    // No close(): as if the process died. The journal alone carries the edits.
+    const q = await Project.open(dir);
+    await assertHolds(q, 23);
+    await run(q, 23, 40);
+    await assertHolds(q, 40);
+    await q.close();
+    const r = await Project.open(dir);
+    await assertHolds(r, 40);
+    // Undo everything down to the initial labels: the history is complete.
+    while (r.undoDepth > 0) await r.undo();
+    for (let z = 0; z < FIXTURE.depth; z++) assert.deepEqual((await r.slice('labels', z)).data, fixtureInitial(z));
+    await r.close();
+    await p.close().catch(() => undefined);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('compaction commits a new generation and removes the old one', async () => {
+  const dir = await scratch();
+  try {
+    const p = await init(dir);
+    await run(p, 0, 10);
+    await p.compact();
+    assert.equal(p.info.generation, 1);
+    await run(p, 10, 17);
+    await p.compact();
+    const files = [...(await readdir(dir)), ...(await readdir(join(dir, 'slices'))).map((f) => `slices/${f}`)].sort();
+    assert.deepEqual(files, ['history-g2.bin', 'journal-g2.log', 'project.json', 'slices', 'slices/labels-z0-g2.u32', 'slices/labels-z1-g2.u32']);
+    assert.equal((await stat(join(dir, 'journal-g2.log'))).size, 0);
+    await run(p, 17, 21);
+    const q = await Project.open(dir);
+    await assertHolds(q, 21);
+    await q.close();
+    await p.close().catch(() => undefined);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a torn journal tail is dropped and the journal is cut before new appends', async () => {
+  const dir = await scratch();
+  try {
+    const p = await init(dir);
+    await run(p, 0, 8);
+    const journal = join(dir, p.info.journal);
+    const full = (await stat(journal)).size;
+    await run(p, 8, 9); // op 8 is a paint: one more record
+    const withNine = (await stat(journal)).size;
+    assert.ok(withNine > full);
+    // Tear the last record in half, as a kill -9 in the middle of the write would.
+    await truncate(journal, full + Math.floor((withNine - full) / 2));
+    const q = await Project.open(dir);
+    assert.ok(q.droppedTailBytes > 0);
+    await assertHolds(q, 8);
+    assert.equal((await stat(journal)).size, full);
+    await run(q, 8, 12);
+    await q.close();
+    const r = await Project.open(dir);
+    await assertHolds(r, 12);
+    await r.close();
+    // A flipped byte inside a record is caught by its checksum in the same way.
+    const s = await init(join(dir, 'second'));
+    await run(s, 0, 3);
+    const j2 = join(dir, 'second', s.info.journal);
+    const bytes = await readFile(j2);
+    bytes[bytes.length - 3] ^= 0xff;
+    await writeFile(j2, bytes);
+    const t = await Project.open(join(dir, 'second'));
+    await assertHolds(t, 2);
+    await t.close();
+    await p.close().catch(() => undefined);
+    await s.close().catch(() => undefined);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('damaged or foreign files fail with one line naming the file', async () => {
+  const dir = await scratch();
+  try {
+    const p = await init(dir);
+    await run(p, 0, 4);
+    await p.close();
+    const sliceFile = join(dir, 'slices', 'labels-z0-g1.u32');
+    const b = await readFile(sliceFile);
+    b[100] ^= 1;
+    await writeFile(sliceFile, b);
+    const q = await Project.open(dir);
+    await assert.rejects(q.slice('labels', 0), (e: Error) => e.message.includes(sliceFile) && /checksum/.test(e.message) && !e.message.includes('\n'));
+    await q.close().catch(() => undefined);
+    await writeFile(join(dir, 'project.json'), '{"format":"emseg-project","version":9}');
+    await assert.rejects(Project.open(dir), /project\.json: project format version 9/);
+    await assert.rejects(Project.open(join(dir, 'nothing')), /no EMSeg project here/);
+    await assert.rejects(init(dir).then(() => init(dir)), /already holds a project/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('locks and slice status are saved; the brush skips a locked segment', async () => {
+  const dir = await scratch();
+  try {
+    const p = await init(dir);
+    await p.setLocked(0, 1, true);
+    await p.setSliceStatus(1, 'done');
+    const q = await Project.open(dir);
+    assert.deepEqual([...q.locked(0)], [1]);
+    assert.equal(q.info.sliceStatus[1], 'done');
+    // A stroke across the whole first row: stripe 1 (x < 8) is locked and keeps its id.
+    await q.edit('labels', 0, (l, locked) => paintStroke(l, 0, [0, 0.5, 64, 0.5], 0.5, 42, locked));
+    const row = (await q.slice('labels', 0)).data.slice(0, 64);
+    assert.deepEqual([...row.slice(0, 8)], [1, 1, 1, 1, 1, 1, 1, 1]);
+    assert.ok(row.slice(8).every((v) => v === 42));
+    await q.close();
+    await p.close().catch(() => undefined);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('export writes uint32 labels and ISBI ground truth that read back as stacks', async () => {
+  const dir = await scratch();
+  try {
+    const p = await init(join(dir, 'p'));
+    await run(p, 0, 6);
+    // Ground truth on slice 1: all interior, then a membrane line at column 10.
+    await p.edit('truth', 1, (l) => paintStroke(l, 1, [0, 0, 10, 0, 10, 64, 0, 64, 0, 0], 64, 255));
+    await p.edit('truth', 1, (l) => paintStroke(l, 1, [10.5, 0, 10.5, 64], 0.5, 0));
+    const out = await exportProject(p, dir, { x: 4, y: 4, z: 50 });
+    assert.deepEqual(out.truthSlices, [1]);
+    const labels = await openStack(out.labels);
+    assert.equal(labels.info.pixelType, 'uint32');
+    assert.equal(labels.info.depth, 2);
+    assert.deepEqual((await labels.readSlice(0)).data, (await p.slice('labels', 0)).data);
+    await labels.close();
+    const truth = await openStack(out.truth);
+    assert.equal(truth.info.pixelType, 'uint8');
+    const t1 = (await truth.readSlice(1)).data;
+    assert.equal(t1[10], 0);
+    assert.equal(t1[9], 255);
+    assert.equal(t1[64 * 30 + 5], 255);
+    await truth.close();
+    const manifest = JSON.parse(await readFile(out.manifest, 'utf8')) as { train: string };
+    assert.match(manifest.train, /--label-membrane-value 0 --train-slices 1 /);
+    await p.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('codec: records and history round-trip; garbage after the last record is reported as torn', () => {
+  const entry = { layer: 'truth' as const, delta: { z: 3, indices: Uint32Array.from([1, 5]), before: Uint32Array.from([0, 2]), after: Uint32Array.from([255, 255]) } };
+  const a = encodeRecord({ op: 'edit', entry });
+  const b = encodeRecord({ op: 'undo' });
+  const buf = new Uint8Array([...a, ...b, 1, 2, 3]);
+  const r = decodeJournal(buf, 'j');
+  assert.equal(r.records.length, 2);
+  assert.equal(r.goodBytes, a.length + b.length);
+  assert.equal(r.tornBytes, 3);
+  assert.deepEqual(r.records[0], { op: 'edit', entry });
+  const h = encodeHistory([entry], [entry, entry]);
+  const joined = new Uint8Array(h.reduce((s, x) => s + x.length, 0));
+  let o = 0;
+  for (const x of h) {
+    joined.set(x, o);
+    o += x.length;
+  }
+  const back = decodeHistory(joined, 'h');
+  assert.equal(back.undo.length, 1);
+  assert.equal(back.redo.length, 2);
+  assert.deepEqual(back.redo[1], entry);
+  // Both CRC-32 implementations agree (the table loop serves Nodes without zlib.crc32).
+  const bytes = Uint8Array.from({ length: 1000 }, (_, i) => (i * 37 + 11) & 0xff);
+  assert.equal(crc32(bytes), crc32Table(bytes));
+  assert.equal(crc32Table(new TextEncoder().encode('123456789')), 0xcbf43926);
+  joined[20] ^= 1;
+  assert.throws(() => decodeHistory(joined, 'h.bin'), /h\.bin: checksum/);
+});

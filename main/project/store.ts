@@ -1,0 +1,504 @@
+// A proofreading project: a folder that holds everything a user's corrections depend on, and loses none of it.
+//
+//   project.json            what the project is (the stack it refers to, never modified; its size), which snapshot
+//                           files and which journal are current (the generation), per-slice ground-truth status,
+//                           locked segments, settings. Rewritten only by temp file + rename: it is the commit point.
+//   slices/<layer>-z<z>-g<g>.u32   label / ground-truth slices of the snapshot (header + CRC-32 + uint32 pixels)
+//   history-g<g>.bin        the undo and redo stacks at the snapshot
+//   journal-g<g>.log        every edit, undo and redo since the snapshot, appended as it happens (length + CRC-32
+//                           records: a record torn by kill -9 is recognised and dropped, with everything after it)
+//
+// Opening = read project.json, load its snapshot lazily, replay its journal; so undo history survives a restart.
+// Compaction (every so often, and on close) writes the slices changed since the last snapshot and the history under
+// the next generation, then commits by renaming a new project.json into place, then deletes what the old generation
+// no longer shares. A crash before the rename leaves the old generation whole; after it, the new one. Files of a
+// generation that never committed are removed on the next open.
+//
+// Edits are appended to the journal before they are acknowledged: the kernel holds them from then on, so killing the
+// process loses nothing acknowledged; an fsync every few seconds bounds what a power cut can take.
+import { mkdir, open, readdir, readFile, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { applyDelta, deltaBytes, revertDelta, type LabelDelta } from '../../ml/proofread';
+import type { Labels } from '../../ml/types';
+import { writeFileAtomic } from '../engine/atomic';
+import {
+  decodeHistory,
+  decodeJournal,
+  decodeSlice,
+  encodeHistory,
+  encodeRecord,
+  encodeSlice,
+  LAYERS,
+  ProjectFormatError,
+  type HistoryEntry,
+  type JournalRecord,
+  type ProjectLayer,
+} from './codec';
+
+export type { HistoryEntry, ProjectLayer } from './codec';
+export { ProjectFormatError } from './codec';
+
+export type SliceStatus = 'not-started' | 'in-progress' | 'done';
+export const SLICE_STATUSES: readonly SliceStatus[] = ['not-started', 'in-progress', 'done'];
+
+export interface ProjectFile {
+  format: 'emseg-project';
+  version: 1;
+  /** The raw stack, by absolute path: read, never written. */
+  stackPath: string;
+  width: number;
+  height: number;
+  depth: number;
+  generation: number;
+  journal: string;
+  history: string | null;
+  /** Snapshot file of each slice that has one, per layer (z as the key); slices without one are all 0. */
+  slices: Record<ProjectLayer, Record<string, string>>;
+  /** Ground-truth annotation status per slice. */
+  sliceStatus: SliceStatus[];
+  /** Locked segment ids per slice (z as the key). */
+  locked: Record<string, number[]>;
+  createdAt: string;
+  savedAt: string;
+}
+
+export interface ProjectInit {
+  stackPath: string;
+  width: number;
+  height: number;
+  depth: number;
+  /** Initial slices (labels from a job, ground truth from the stack); null or absent: all 0. */
+  initial?: (layer: ProjectLayer, z: number) => Promise<Uint32Array | null>;
+}
+
+export interface ProjectOptions {
+  /** fsync the journal this often when it has new records. */
+  syncIntervalMs?: number;
+  /** Compact when the journal has records and the last snapshot is this old… */
+  compactIntervalMs?: number;
+  /** …or as soon as the journal passes this size. */
+  compactJournalBytes?: number;
+}
+
+// Two seconds: the issue's "at most the last few seconds" on a power cut; fsync of a small append costs ~1 ms.
+const SYNC_INTERVAL_MS = 2000;
+// A snapshot rewrites every changed slice (64 MiB for a 4096² slice): every half minute at most, or when replaying the
+// journal at open would start to take noticeable time (64 MiB of deltas replays in well under a second).
+const COMPACT_INTERVAL_MS = 30_000;
+const COMPACT_JOURNAL_BYTES = 64 * 1024 ** 2;
+
+const PROJECT_FILE = 'project.json';
+const SLICES_DIR = 'slices';
+
+function sliceName(layer: ProjectLayer, z: number, g: number): string {
+  return `${SLICES_DIR}/${layer}-z${z}-g${g}.u32`;
+}
+
+function checkProjectFile(v: unknown, where: string): ProjectFile {
+  const bad = (what: string): never => {
+    throw new ProjectFormatError(`${where}: ${what}`);
+  };
+  if (typeof v !== 'object' || v === null) return bad('not a JSON object');
+  const p = v as Partial<ProjectFile>;
+  if (p.format !== 'emseg-project') bad('not an EMSeg project file');
+  if (p.version !== 1) bad(`project format version ${String(p.version)} is not supported`);
+  if (typeof p.stackPath !== 'string') bad('stackPath missing');
+  for (const k of ['width', 'height', 'depth', 'generation'] as const) if (!Number.isInteger(p[k]) || (p[k] as number) < 0) bad(`${k} is not a whole number`);
+  if (typeof p.journal !== 'string' || /[/\\]/.test(p.journal)) bad('journal is not a file name');
+  if (!p.slices || typeof p.slices !== 'object') bad('slices missing');
+  for (const layer of LAYERS) {
+    const files = p.slices?.[layer] ?? {};
+    for (const [z, f] of Object.entries(files)) {
+      if (!/^\d+$/.test(z) || Number(z) >= (p.depth as number)) bad(`slice ${z} of ${layer} is outside the stack`);
+      if (typeof f !== 'string' || !f.startsWith(`${SLICES_DIR}/`) || f.includes('..')) bad(`slice file ${String(f)} is not inside ${SLICES_DIR}/`);
+    }
+  }
+  if (!Array.isArray(p.sliceStatus) || p.sliceStatus.length !== p.depth || !p.sliceStatus.every((s) => SLICE_STATUSES.includes(s))) bad('sliceStatus must list one status per slice');
+  return { ...(p as ProjectFile), slices: { labels: p.slices?.labels ?? {}, truth: p.slices?.truth ?? {} }, locked: p.locked ?? {} };
+}
+
+export class Project {
+  private readonly loaded = new Map<string, Uint32Array>();
+  private readonly dirty = new Set<string>();
+  private readonly revisions = new Map<string, number>();
+  private undoStack: HistoryEntry[] = [];
+  private redoStack: HistoryEntry[] = [];
+  private queue: Promise<unknown> = Promise.resolve();
+  private journalBytes = 0;
+  private journalRecords = 0;
+  private unsynced = false;
+  private lastCompact = Date.now();
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private ticking = false;
+  /** Wall time of the last compaction, for the benchmark and the status bar. */
+  lastCompactMs = 0;
+
+  private constructor(
+    readonly folder: string,
+    private meta: ProjectFile,
+    private journal: FileHandle,
+    private readonly opts: Required<ProjectOptions>,
+  ) {}
+
+  /** Creates a project in `folder` (created if missing; it must not hold a project already). */
+  static async create(folder: string, init: ProjectInit, opts: ProjectOptions = {}): Promise<Project> {
+    if (
+      await stat(join(folder, PROJECT_FILE)).then(
+        () => true,
+        () => false,
+      )
+    ) {
+      throw new ProjectFormatError(`${folder}: already holds a project (open it instead)`);
+    }
+    if (!(init.width > 0 && init.height > 0 && init.depth > 0)) throw new RangeError(`project of ${init.width}×${init.height}×${init.depth}`);
+    await mkdir(join(folder, SLICES_DIR), { recursive: true });
+    const slices: ProjectFile['slices'] = { labels: {}, truth: {} };
+    for (const layer of LAYERS) {
+      for (let z = 0; z < init.depth; z++) {
+        const data = (await init.initial?.(layer, z)) ?? null;
+        if (!data) continue;
+        if (data.length !== init.width * init.height) throw new RangeError(`initial ${layer} slice ${z}: ${data.length} pixels for ${init.width}×${init.height}`);
+        const name = sliceName(layer, z, 0);
+        await writeFileAtomic(join(folder, name), encodeSlice(init.width, init.height, data));
+        slices[layer][String(z)] = name;
+      }
+    }
+    const journal = 'journal-g0.log';
+    await writeFileAtomic(join(folder, journal), new Uint8Array(0));
+    const now = new Date().toISOString();
+    const meta: ProjectFile = {
+      format: 'emseg-project',
+      version: 1,
+      stackPath: init.stackPath,
+      width: init.width,
+      height: init.height,
+      depth: init.depth,
+      generation: 0,
+      journal,
+      history: null,
+      slices,
+      sliceStatus: Array.from({ length: init.depth }, () => 'not-started' as const),
+      locked: {},
+      createdAt: now,
+      savedAt: now,
+    };
+    await writeFileAtomic(join(folder, PROJECT_FILE), JSON.stringify(meta, null, 2));
+    return Project.open(folder, opts);
+  }
+
+  static async open(folder: string, opts: ProjectOptions = {}): Promise<Project> {
+    const where = join(folder, PROJECT_FILE);
+    let text: string;
+    try {
+      text = await readFile(where, 'utf8');
+    } catch {
+      throw new ProjectFormatError(`${folder}: no EMSeg project here (no ${PROJECT_FILE})`);
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
+      throw new ProjectFormatError(`${where}: not valid JSON (${(e as Error).message})`);
+    }
+    const meta = checkProjectFile(raw, where);
+    await collectGarbage(folder, meta);
+    const journalPath = join(folder, meta.journal);
+    let journalBuf: Uint8Array;
+    try {
+      journalBuf = await readFile(journalPath);
+    } catch {
+      throw new ProjectFormatError(`${journalPath}: the project's journal is missing`);
+    }
+    const { records, goodBytes, tornBytes } = decodeJournal(journalBuf, journalPath);
+    // Cut a torn tail off before appending, or the next good record would sit behind garbage and be lost too.
+    if (tornBytes > 0) await truncate(journalPath, goodBytes);
+    const fh = await open(journalPath, 'a');
+    const p = new Project(folder, meta, fh, {
+      syncIntervalMs: opts.syncIntervalMs ?? SYNC_INTERVAL_MS,
+      compactIntervalMs: opts.compactIntervalMs ?? COMPACT_INTERVAL_MS,
+      compactJournalBytes: opts.compactJournalBytes ?? COMPACT_JOURNAL_BYTES,
+    });
+    try {
+      if (meta.history) {
+        const hp = join(folder, meta.history);
+        const h = decodeHistory(await readFile(hp), hp);
+        p.undoStack = h.undo;
+        p.redoStack = h.redo;
+      }
+      for (const r of records) await p.replay(r);
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+    p.journalBytes = goodBytes;
+    p.journalRecords = records.length;
+    p.droppedTailBytes = tornBytes;
+    p.timer = setInterval(() => void p.tick(), Math.min(p.opts.syncIntervalMs, p.opts.compactIntervalMs));
+    p.timer.unref();
+    return p;
+  }
+
+  /** Bytes of a torn journal tail dropped when this project was opened (0 after a clean shutdown). */
+  droppedTailBytes = 0;
+
+  get info(): Readonly<ProjectFile> {
+    return this.meta;
+  }
+
+  get undoDepth(): number {
+    return this.undoStack.length;
+  }
+
+  get redoDepth(): number {
+    return this.redoStack.length;
+  }
+
+  /** Bytes the undo and redo stacks hold in memory. */
+  historyBytes(): number {
+    return [...this.undoStack, ...this.redoStack].reduce((s, e) => s + deltaBytes(e.delta), 0);
+  }
+
+  /** Goes up with every change of the slice: part of cache keys, so no stale tile is served after an edit. */
+  revision(layer: ProjectLayer, z: number): number {
+    return this.revisions.get(`${layer}:${z}`) ?? 0;
+  }
+
+  /** Whether the slice has a snapshot file or has been edited (ground truth exists for it). */
+  hasSlice(layer: ProjectLayer, z: number): boolean {
+    return this.meta.slices[layer][String(z)] !== undefined || this.dirty.has(`${layer}:${z}`);
+  }
+
+  locked(z: number): ReadonlySet<number> {
+    return new Set(this.meta.locked[String(z)] ?? []);
+  }
+
+  /** The slice's pixels (live: do not modify; edits go through edit()). */
+  async slice(layer: ProjectLayer, z: number): Promise<Labels> {
+    this.checkZ(z);
+    const key = `${layer}:${z}`;
+    let data = this.loaded.get(key);
+    if (!data) {
+      const file = this.meta.slices[layer][String(z)];
+      if (file) {
+        const path = join(this.folder, file);
+        let buf: Uint8Array;
+        try {
+          buf = await readFile(path);
+        } catch {
+          throw new ProjectFormatError(`${path}: snapshot slice missing`);
+        }
+        data = decodeSlice(buf, this.meta.width, this.meta.height, path);
+      } else data = new Uint32Array(this.meta.width * this.meta.height);
+      // Another call may have loaded it while this one read the file: keep the first, it may already be edited.
+      const again = this.loaded.get(key);
+      if (again) data = again;
+      else this.loaded.set(key, data);
+    }
+    return { width: this.meta.width, height: this.meta.height, data };
+  }
+
+  /**
+   * Runs one edit: `make` computes the delta from the current slice (nothing else runs meanwhile), the delta is
+   * appended to the journal, applied, and pushed on the undo stack; the redo stack is cleared. An edit that changes
+   * no pixel is not recorded and returns null.
+   */
+  edit(layer: ProjectLayer, z: number, make: (labels: Labels, locked: ReadonlySet<number>) => LabelDelta): Promise<HistoryEntry | null> {
+    return this.serial(async () => {
+      const labels = await this.slice(layer, z);
+      const delta = make(labels, this.locked(z));
+      if (delta.z !== z) throw new RangeError(`edit of slice ${z} made a delta for slice ${delta.z}`);
+      if (delta.indices.length === 0) return null;
+      const entry = { layer, delta };
+      await this.append({ op: 'edit', entry });
+      await this.replay({ op: 'edit', entry });
+      return entry;
+    });
+  }
+
+  undo(): Promise<HistoryEntry | null> {
+    return this.serial(async () => {
+      if (this.undoStack.length === 0) return null;
+      const entry = this.undoStack[this.undoStack.length - 1];
+      await this.append({ op: 'undo' });
+      await this.replay({ op: 'undo' });
+      return entry;
+    });
+  }
+
+  redo(): Promise<HistoryEntry | null> {
+    return this.serial(async () => {
+      if (this.redoStack.length === 0) return null;
+      const entry = this.redoStack[this.redoStack.length - 1];
+      await this.append({ op: 'redo' });
+      await this.replay({ op: 'redo' });
+      return entry;
+    });
+  }
+
+  /** Locks or unlocks a segment against edits (saved at once: project.json is small). */
+  setLocked(z: number, id: number, lock: boolean): Promise<number[]> {
+    this.checkZ(z);
+    return this.serial(async () => {
+      const ids = new Set(this.meta.locked[String(z)] ?? []);
+      if (lock) ids.add(id);
+      else ids.delete(id);
+      const list = [...ids].sort((a, b) => a - b);
+      const locked = { ...this.meta.locked };
+      if (list.length > 0) locked[String(z)] = list;
+      else delete locked[String(z)];
+      await this.writeMeta({ ...this.meta, locked });
+      return list;
+    });
+  }
+
+  setSliceStatus(z: number, status: SliceStatus): Promise<void> {
+    this.checkZ(z);
+    return this.serial(async () => {
+      const sliceStatus = this.meta.sliceStatus.slice();
+      sliceStatus[z] = status;
+      await this.writeMeta({ ...this.meta, sliceStatus });
+    });
+  }
+
+  /** Writes a snapshot now (see the module header); resolves when it is committed. */
+  compact(): Promise<void> {
+    return this.serial(() => this.compactNow());
+  }
+
+  /** Compacts, stops the timers and closes the journal. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.timer) clearInterval(this.timer);
+    await this.serial(async () => {
+      if (this.journalRecords > 0) await this.compactNow();
+      await this.journal.sync();
+      await this.journal.close();
+      this.closed = true;
+    });
+  }
+
+  // ---- internals --------------------------------------------------------------------------------------------------
+
+  private checkZ(z: number): void {
+    if (!(Number.isInteger(z) && z >= 0 && z < this.meta.depth)) throw new ProjectFormatError(`slice ${z} is outside the project's ${this.meta.depth} slices`);
+  }
+
+  /** Runs fn after everything queued before it; a failure does not block what comes after. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => {
+      if (this.closed) throw new ProjectFormatError(`${this.folder}: the project is closed`);
+      return fn();
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async append(r: JournalRecord): Promise<void> {
+    const bytes = encodeRecord(r);
+    let done = 0;
+    while (done < bytes.length) done += (await this.journal.write(bytes, done, bytes.length - done)).bytesWritten;
+    this.journalBytes += bytes.length;
+    this.journalRecords++;
+    this.unsynced = true;
+  }
+
+  /** Applies a record to the state in memory (used both live and when replaying the journal at open). */
+  private async replay(r: JournalRecord): Promise<void> {
+    if (r.op === 'edit') {
+      const labels = await this.slice(r.entry.layer, r.entry.delta.z);
+      applyDelta(labels.data, r.entry.delta);
+      this.undoStack.push(r.entry);
+      this.redoStack = [];
+      this.touched(r.entry);
+      return;
+    }
+    const from = r.op === 'undo' ? this.undoStack : this.redoStack;
+    const to = r.op === 'undo' ? this.redoStack : this.undoStack;
+    const entry = from.pop();
+    if (!entry) throw new ProjectFormatError(`${this.folder}: the journal has a ${r.op} with nothing to ${r.op}`);
+    const labels = await this.slice(entry.layer, entry.delta.z);
+    if (r.op === 'undo') revertDelta(labels.data, entry.delta);
+    else applyDelta(labels.data, entry.delta);
+    to.push(entry);
+    this.touched(entry);
+  }
+
+  private touched(e: HistoryEntry): void {
+    const key = `${e.layer}:${e.delta.z}`;
+    this.dirty.add(key);
+    this.revisions.set(key, (this.revisions.get(key) ?? 0) + 1);
+  }
+
+  private async tick(): Promise<void> {
+    // One autosave at a time: on a starved machine a compaction may outlast the interval, and queueing another per
+    // tick would pile up saves in front of the user's edits.
+    if (this.closed || this.ticking) return;
+    this.ticking = true;
+    try {
+      const due = this.journalRecords > 0 && (Date.now() - this.lastCompact >= this.opts.compactIntervalMs || this.journalBytes >= this.opts.compactJournalBytes);
+      if (due) await this.compact();
+      else if (this.unsynced) {
+        await this.serial(async () => {
+          this.unsynced = false;
+          await this.journal.sync();
+        });
+      }
+    } catch (e) {
+      // The next tick tries again; the journal still holds every edit, so nothing is lost meanwhile.
+      console.error(`emseg: autosave of ${this.folder} failed: ${(e as Error).message}`);
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async writeMeta(next: ProjectFile): Promise<void> {
+    const m = { ...next, savedAt: new Date().toISOString() };
+    await writeFileAtomic(join(this.folder, PROJECT_FILE), JSON.stringify(m, null, 2));
+    this.meta = m;
+  }
+
+  private async compactNow(): Promise<void> {
+    const t0 = performance.now();
+    const g = this.meta.generation + 1;
+    const slices: ProjectFile['slices'] = { labels: { ...this.meta.slices.labels }, truth: { ...this.meta.slices.truth } };
+    for (const key of this.dirty) {
+      const [layer, zs] = key.split(':') as [ProjectLayer, string];
+      const data = this.loaded.get(key);
+      if (!data) continue;
+      const name = sliceName(layer, Number(zs), g);
+      await writeFileAtomic(join(this.folder, name), encodeSlice(this.meta.width, this.meta.height, data));
+      slices[layer][zs] = name;
+    }
+    const history = this.undoStack.length + this.redoStack.length > 0 ? `history-g${g}.bin` : null;
+    if (history) await writeFileAtomic(join(this.folder, history), encodeHistory(this.undoStack, this.redoStack));
+    const journal = `journal-g${g}.log`;
+    await writeFileAtomic(join(this.folder, journal), new Uint8Array(0));
+    // The commit point: from here on, the project is generation g.
+    await this.writeMeta({ ...this.meta, generation: g, journal, history, slices });
+    const fh = await open(join(this.folder, journal), 'a');
+    await this.journal.close().catch(() => undefined);
+    this.journal = fh;
+    this.journalBytes = 0;
+    this.journalRecords = 0;
+    this.unsynced = false;
+    this.dirty.clear();
+    this.lastCompact = Date.now();
+    await collectGarbage(this.folder, this.meta).catch(() => undefined);
+    this.lastCompactMs = performance.now() - t0;
+  }
+}
+
+/** Removes files no generation refers to: leftovers of a compaction that never committed, or of the one before. */
+async function collectGarbage(folder: string, meta: ProjectFile): Promise<void> {
+  const keep = new Set<string>([PROJECT_FILE, meta.journal, ...(meta.history ? [meta.history] : [])]);
+  for (const layer of LAYERS) for (const f of Object.values(meta.slices[layer])) keep.add(f);
+  const ours = (name: string) => /^(journal-g\d+\.log|history-g\d+\.bin)$/.test(name) || /^\..+\.tmp-\d+-[0-9a-f]+$/.test(name);
+  for (const name of await readdir(folder)) if (ours(name) && !keep.has(name)) await rm(join(folder, name), { force: true });
+  const dir = join(folder, SLICES_DIR);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const rel = `${SLICES_DIR}/${name}`;
+    if ((/^(labels|truth)-z\d+-g\d+\.u32$/.test(name) || /^\..+\.tmp-\d+-[0-9a-f]+$/.test(name)) && !keep.has(rel)) await rm(join(dir, name), { force: true });
+  }
+}

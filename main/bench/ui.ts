@@ -135,8 +135,8 @@ export async function benchUi(): Promise<Record<string, number | string>> {
     await page.goto(s.url);
     // Open the stack the way a user of browser mode does: the server-side folder browser.
     await page.getByTestId('open-file').click();
-    await page.getByLabel('Folder').fill(dataDir);
-    await page.getByLabel('Folder').press('Enter');
+    await page.getByLabel('Folder', { exact: true }).fill(dataDir);
+    await page.getByLabel('Folder', { exact: true }).press('Enter');
     const t0 = Date.now();
     await page.getByRole('button', { name: /synthetic-8192\.tif/ }).click();
     await page.getByTestId('stack-title').waitFor();

@@ -10,25 +10,11 @@ import { writeReport, type ReportEntry } from '../../batch/report';
 import { EXIT_OK, EXIT_PARTIAL, UsageError, type Command, type CommandContext } from '../command';
 import { num, str } from '../options';
 import { createProgressBar, formatDuration } from '../progress';
-import { numberOption } from './segment';
+import { paramsFrom } from './segment';
 import { resolveModels } from './segment-model';
 
 function segmentParams(ctx: CommandContext): SegmentParams {
-  const p: Partial<SegmentParams> = {};
-  const method = ctx.values.method;
-  if (method !== undefined) {
-    if (method !== 'watershed' && method !== 'threshold') throw new UsageError(`--method must be watershed or threshold, got '${String(method)}'`);
-    p.method = method;
-  }
-  const seedThreshold = numberOption(ctx, 'seed-threshold', 0, 1);
-  if (seedThreshold !== undefined) p.seedThreshold = seedThreshold;
-  const threshold = numberOption(ctx, 'threshold', 0, 1);
-  if (threshold !== undefined) p.threshold = threshold;
-  const agglomeration = numberOption(ctx, 'agglomeration-threshold', 0, 1);
-  if (agglomeration !== undefined) p.agglomerationThreshold = agglomeration;
-  const minSize = numberOption(ctx, 'min-size', 0, Number.MAX_SAFE_INTEGER);
-  if (minSize !== undefined) p.minSizePx = Math.round(minSize);
-  return { ...DEFAULT_SEGMENT_PARAMS, ...p };
+  return { ...DEFAULT_SEGMENT_PARAMS, ...paramsFrom(ctx) };
 }
 
 export function batchParams(ctx: CommandContext): BatchParams {

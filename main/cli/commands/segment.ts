@@ -90,7 +90,8 @@ export async function getMembraneMaps(stackPath: string, opts: { membrane?: stri
   }
 }
 
-function paramsFrom(ctx: CommandContext): Partial<SegmentParams> {
+/** The segmentation options a user gave (--method, thresholds, --min-size); shared by segment and batch. */
+export function paramsFrom(ctx: CommandContext): Partial<SegmentParams> {
   const p: Partial<SegmentParams> = {};
   const method = ctx.values.method;
   if (method !== undefined) {

@@ -51,7 +51,7 @@ import { writeFileAtomic } from './atomic';
 import { exportModelFolder } from './export';
 import { createMemberModels, loadInferenceModel } from './models';
 import { toTrainingSlice, toValidationSlice, type LabelledSlice } from './datasets';
-import { train } from './train';
+import { train, type TrainOptions } from './train';
 
 export const COMPRESSION_METHODS = ['int8', 'structured', 'cci', 'relief', 'magnitude', 'lpsphere', 'binary'] as const;
 export type CompressionMethod = (typeof COMPRESSION_METHODS)[number];
@@ -62,15 +62,7 @@ export interface CompressData {
   membraneValue: 0 | 255;
 }
 
-export interface FineTuneSettings {
-  steps: number;
-  batchSize: number;
-  cropPx: number;
-  lr: number;
-  workers: number;
-  seed: number;
-  evalEvery: number;
-}
+export type FineTuneSettings = Pick<TrainOptions, 'steps' | 'batchSize' | 'cropPx' | 'lr' | 'workers' | 'seed' | 'evalEvery'>;
 
 export interface CompressOptions {
   method: CompressionMethod;

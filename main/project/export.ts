@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import type { Image2D } from '../../ml/types';
 import { writeFileAtomic } from '../engine/atomic';
+import { formatSliceRange } from '../engine/slices';
 import { writeTiffStack } from '../io';
 import type { Project } from './store';
 
@@ -16,18 +17,6 @@ export interface ProjectExport {
   truth: string;
   manifest: string;
   truthSlices: number[];
-}
-
-/** Slice ranges for the command line: [0,1,2,5] → '0-2,5'. */
-function ranges(list: number[]): string {
-  const out: string[] = [];
-  for (let i = 0; i < list.length; ) {
-    let j = i;
-    while (j + 1 < list.length && list[j + 1] === list[j] + 1) j++;
-    out.push(i === j ? `${list[i]}` : `${list[i]}-${list[j]}`);
-    i = j + 1;
-  }
-  return out.join(',');
 }
 
 export async function exportProject(project: Project, folder: string, pixelSizeNm?: { x: number; y: number; z?: number }): Promise<ProjectExport> {
@@ -52,7 +41,7 @@ export async function exportProject(project: Project, folder: string, pixelSizeN
   await writeTiffStack(labelsPath, labelSlices(), { ...opts, description: 'EMSeg instance labels (0 = boundary)' });
   await writeTiffStack(truthPath, truthIsbi(), { ...opts, description: 'EMSeg ground truth, ISBI convention (0 = membrane, 255 = interior)' });
   const manifest = join(folder, 'export.json');
-  const train = truthSlices.length > 0 ? ` --train-slices ${ranges(truthSlices)}` : '';
+  const train = truthSlices.length > 0 ? ` --train-slices ${formatSliceRange(truthSlices)}` : '';
   await writeFileAtomic(
     manifest,
     JSON.stringify(

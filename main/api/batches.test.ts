@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createBackend, type Backend } from './backend';
+import type { Backend } from './backend';
+import { createTestBackend } from './test-backend';
 import { createDoor, type Door } from './door';
 import type { ApiEvent, BatchInfo, JobInfo, StackSummary } from './contract';
-import type { JobProcess } from '../jobs/protocol';
 import { writePngs, writeTinyModels } from '../batch/fixtures';
 import { openStack } from '../io';
 import { readManifestFile } from '../batch/manifest';
@@ -41,14 +41,7 @@ before(async () => {
   const models = await writeTinyModels(join(dir, 'models'));
   await mkdir(join(dir, 'home', 'in'), { recursive: true });
   await writePngs(join(dir, 'home', 'in'), 6, 48, 40);
-  const noJobs = (): JobProcess => {
-    throw new Error('no job processes in this test');
-  };
-  backend = await createBackend({
-    transport: 'browser',
-    spawnJob: noJobs,
-    configDir: join(dir, 'config'),
-    resultsDir: join(dir, 'results'),
+  backend = await createTestBackend(dir, {
     onEvent: (e) => events.push(e),
     home: join(dir, 'home'),
     samplePath: join(dir, 'no-sample'),

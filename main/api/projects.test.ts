@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { strokePixels } from '../../ml/proofread';
-import type { JobProcess } from '../jobs/protocol';
-import { createBackend, type Backend } from './backend';
+import type { Backend } from './backend';
+import { createTestBackend } from './test-backend';
 import type { EditResult, ProjectSummary, SliceQualityResult, StackSummary } from './contract';
 import { createDoor, type Door } from './door';
 
@@ -40,15 +40,7 @@ async function labelsOf(projectId: string, z: number, layer: 'labels' | 'truth' 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'emseg-projects-'));
   await mkdir(join(dir, 'home'), { recursive: true });
-  const noJobs = (): JobProcess => {
-    throw new Error('no job processes in this test');
-  };
-  backend = await createBackend({
-    transport: 'browser',
-    spawnJob: noJobs,
-    configDir: join(dir, 'config'),
-    resultsDir: join(dir, 'results'),
-    onEvent: () => undefined,
+  backend = await createTestBackend(dir, {
     home: join(dir, 'home'),
     samplePath: SAMPLE,
   });

@@ -8,10 +8,10 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
-import { createBackend, type Backend } from '../api/backend';
+import type { Backend } from '../api/backend';
+import { createTestBackend } from '../api/test-backend';
 import { createDoor } from '../api/door';
 import { writeTiffStack } from '../io';
-import type { JobProcess } from '../jobs/protocol';
 import { cookieName } from './security';
 import { startServer, type RunningServer } from './server';
 
@@ -65,14 +65,7 @@ before(async () => {
   });
   await writeTiffStack(join(home, 'stacks', 'small.tif'), slices);
   await symlink(dir, join(home, 'escape')); // a link inside home pointing out of it
-  const noJobs = (): JobProcess => {
-    throw new Error('no job processes in this test');
-  };
-  backend = await createBackend({
-    transport: 'browser',
-    spawnJob: noJobs,
-    configDir: join(dir, 'config'),
-    resultsDir: join(dir, 'results'),
+  backend = await createTestBackend(dir, {
     onEvent: (e) => server.broadcast(e),
     home,
     samplePath: join(dir, 'no-sample'),

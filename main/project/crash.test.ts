@@ -9,35 +9,10 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { applyDelta, revertDelta, type LabelDelta } from '../../ml/proofread';
-import { FIXTURE, fixtureInitial, fixtureOp } from './fixtures';
+import { FIXTURE, fixtureStateAfter } from './fixtures';
 import { Project } from './store';
 
 const child = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
-
-/** Slices after the first n fixture operations, computed in memory. */
-function stateAfter(n: number): { slices: Uint32Array[]; undo: number } {
-  const slices = Array.from({ length: FIXTURE.depth }, (_, z) => fixtureInitial(z));
-  const undo: LabelDelta[] = [];
-  let redo: LabelDelta[] = [];
-  for (let i = 0; i < n; i++) {
-    const op = fixtureOp(i);
-    if (op.kind === 'paint') {
-      const d = op.make({ width: FIXTURE.width, height: FIXTURE.height, data: slices[op.z] }, new Set());
-      if (d.indices.length === 0) continue;
-      applyDelta(slices[op.z], d);
-      undo.push(d);
-      redo = [];
-    } else {
-      const d = (op.kind === 'undo' ? undo : redo).pop();
-      if (!d) continue;
-      if (op.kind === 'undo') revertDelta(slices[d.z], d);
-      else applyDelta(slices[d.z], d);
-      (op.kind === 'undo' ? redo : undo).push(d);
-    }
-  }
-  return { slices, undo: undo.length };
-}
 
 /** Runs the child until `when` says kill; returns the last acknowledged operation (-1 if none). */
 function runAndKill(folder: string, when: (line: string, acked: number) => boolean): Promise<number> {
@@ -70,7 +45,7 @@ async function checkReopens(folder: string, acked: number): Promise<void> {
     const got = await Promise.all(Array.from({ length: FIXTURE.depth }, (_, z) => p.slice('labels', z).then((l) => l.data)));
     // Operation acked+1 may have reached the journal before the kill; anything beyond cannot have started.
     const matches = [acked + 1, acked + 2].filter((n) => {
-      const e = stateAfter(n);
+      const e = fixtureStateAfter(n);
       return e.undo === p.undoDepth && e.slices.every((s, z) => Buffer.from(s.buffer).equals(Buffer.from(got[z].buffer)));
     });
     assert.ok(matches.length > 0, `after ${acked + 1} acknowledged operations the project matches no prefix of the sequence (undo depth ${p.undoDepth})`);

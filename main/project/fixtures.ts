@@ -1,7 +1,7 @@
 // A deterministic sequence of proofreading operations on a small two-slice project, shared by the store tests, the
 // crash test's child process and its checker: op i is always the same edit, so any prefix of the sequence can be
 // recomputed in memory and compared with what a project on disk holds.
-import { paintStroke, type LabelDelta } from '../../ml/proofread';
+import { applyDelta, paintStroke, revertDelta, type LabelDelta } from '../../ml/proofread';
 import type { Labels } from '../../ml/types';
 
 export const FIXTURE = { width: 64, height: 64, depth: 2 } as const;
@@ -33,4 +33,28 @@ export function fixtureOp(i: number): FixtureOp {
   const label = 1 + Math.floor(rand(i, 99) * 12);
   const radius = 0.5 + rand(i, 98) * 4;
   return { kind: 'paint', z, make: (l, locked) => paintStroke(l, z, pts, radius, label, locked) };
+}
+
+/** The first n fixture operations applied in memory, without any store: what a project must hold after them. */
+export function fixtureStateAfter(n: number): { slices: Uint32Array[]; undo: number; redo: number } {
+  const slices = Array.from({ length: FIXTURE.depth }, (_, z) => fixtureInitial(z));
+  const undo: LabelDelta[] = [];
+  let redo: LabelDelta[] = [];
+  for (let i = 0; i < n; i++) {
+    const op = fixtureOp(i);
+    if (op.kind === 'paint') {
+      const d = op.make({ width: FIXTURE.width, height: FIXTURE.height, data: slices[op.z] }, new Set());
+      if (d.indices.length === 0) continue;
+      applyDelta(slices[op.z], d);
+      undo.push(d);
+      redo = [];
+    } else {
+      const d = (op.kind === 'undo' ? undo : redo).pop();
+      if (!d) continue;
+      if (op.kind === 'undo') revertDelta(slices[d.z], d);
+      else applyDelta(slices[d.z], d);
+      (op.kind === 'undo' ? redo : undo).push(d);
+    }
+  }
+  return { slices, undo: undo.length, redo: redo.length };
 }

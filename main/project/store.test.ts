@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyDelta, paintStroke, revertDelta, type LabelDelta } from '../../ml/proofread';
+import { paintStroke } from '../../ml/proofread';
 import { openStack } from '../io';
 import { crc32, crc32Table, decodeJournal, encodeRecord, decodeHistory, encodeHistory } from './codec';
 import { exportProject } from './export';
-import { FIXTURE, fixtureInitial, fixtureOp } from './fixtures';
+import { FIXTURE, fixtureInitial, fixtureOp, fixtureStateAfter } from './fixtures';
 import { Project } from './store';
 
 async function scratch(): Promise<string> {
@@ -35,38 +35,8 @@ async function run(p: Project, from: number, to: number): Promise<void> {
   }
 }
 
-/** The same ops in memory, without any store: what the project must hold. */
-function expected(n: number): { slices: Uint32Array[]; undo: number; redo: number } {
-  const slices = Array.from({ length: FIXTURE.depth }, (_, z) => fixtureInitial(z));
-  const undo: LabelDelta[] = [];
-  let redo: LabelDelta[] = [];
-  for (let i = 0; i < n; i++) {
-    const op = fixtureOp(i);
-    if (op.kind === 'paint') {
-      const d = op.make({ width: FIXTURE.width, height: FIXTURE.height, data: slices[op.z] }, new Set());
-      if (d.indices.length === 0) continue;
-      applyDelta(slices[op.z], d);
-      undo.push(d);
-      redo = [];
-    } else if (op.kind === 'undo') {
-      const d = undo.pop();
-      if (d) {
-        revertDelta(slices[d.z], d);
-        redo.push(d);
-      }
-    } else {
-      const d = redo.pop();
-      if (d) {
-        applyDelta(slices[d.z], d);
-        undo.push(d);
-      }
-    }
-  }
-  return { slices, undo: undo.length, redo: redo.length };
-}
-
 async function assertHolds(p: Project, n: number): Promise<void> {
-  const e = expected(n);
+  const e = fixtureStateAfter(n);
   for (let z = 0; z < FIXTURE.depth; z++) assert.deepEqual((await p.slice('labels', z)).data, e.slices[z], `slice ${z} after ${n} ops`);
   assert.equal(p.undoDepth, e.undo);
   assert.equal(p.redoDepth, e.redo);

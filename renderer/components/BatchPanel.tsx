@@ -3,13 +3,7 @@
 // the engine's manifest, not by this panel). Any finished item opens in the viewer with its maps and labels.
 import { useEffect, useState } from 'react';
 import type { BatchInfo, EmsegApi, StackSummary } from '../../main/api/contract';
-
-function eta(seconds: number | null): string {
-  if (seconds === null) return '';
-  if (seconds < 60) return `${Math.ceil(seconds)} s left`;
-  const m = Math.floor(seconds / 60);
-  return m < 60 ? `${m} min left` : `${Math.floor(m / 60)} h ${m % 60} min left`;
-}
+import { eta } from './JobsPanel';
 
 interface Props {
   api: EmsegApi;

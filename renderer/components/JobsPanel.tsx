@@ -3,7 +3,8 @@
 import { useState } from 'react';
 import type { JobInfo, JobKind, JobParams, StackSummary } from '../../main/api/contract';
 
-function eta(seconds: number | null): string {
+/** Time left for a progress line (jobs and batches). */
+export function eta(seconds: number | null): string {
   if (seconds === null) return '';
   if (seconds < 60) return `${Math.ceil(seconds)} s left`;
   const m = Math.floor(seconds / 60);

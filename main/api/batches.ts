@@ -85,6 +85,7 @@ export function createBatchService(opts: BatchServiceOptions) {
     const { info } = run;
     const models = opts.models ?? { membrane: DEFAULT_MEMBRANE_MODEL, refiner: (await exists(join(DEFAULT_REFINER_MODEL, 'model.json'))) ? DEFAULT_REFINER_MODEL : null };
     const t0 = Date.now();
+    let final: BatchInfo['state'] = 'failed';
     try {
       const summary = await runBatch({
         input: info.input,
@@ -106,19 +107,22 @@ export function createBatchService(opts: BatchServiceOptions) {
           emit(run, false);
         },
       });
-      info.state = summary.stopped ? 'stopped' : 'done';
+      final = summary.stopped ? 'stopped' : 'done';
       if (report && !summary.stopped) {
         const { records } = await latestRecords(info.outDir);
         const entries = [...records.values()].map((r) => ({ key: r.key, input: r.input, record: r }));
         info.report = await writeReport(info.outDir, entries);
       }
     } catch (e) {
-      info.state = run.abort.signal.aborted ? 'stopped' : 'failed';
-      info.error = info.state === 'failed' ? (e instanceof Error ? e.message : String(e)).split('\n')[0] : null;
+      final = run.abort.signal.aborted ? 'stopped' : 'failed';
+      info.error = final === 'failed' ? (e instanceof Error ? e.message : String(e)).split('\n')[0] : null;
     }
-    info.etaSeconds = info.state === 'done' ? 0 : null;
-    info.finishedAt = Math.max(t0, Date.now());
     await listEarlier(run);
+    // The end state is set only now, with every item listed, and sent at once: a caller that sees the batch finished
+    // (listBatches) never sees it before its final event, nor with its item list still incomplete.
+    info.state = final;
+    info.etaSeconds = final === 'done' ? 0 : null;
+    info.finishedAt = Math.max(t0, Date.now());
     emit(run, true);
   }
 

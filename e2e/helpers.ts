@@ -88,3 +88,91 @@ export async function settled(page: Page): Promise<void> {
     return new Promise<void>((r) => raf(() => raf(r)));
   });
 }
+
+// ---- proofreading: the viewer's transform, real mouse gestures in data coordinates, project layers over the API ----
+
+/** The viewer's transform: page offset and scale from full-resolution data coordinates to the viewer's CSS pixels. */
+export async function viewTransform(page: Page): Promise<{ ox: number; oy: number; scale: number }> {
+  const t = await page.evaluate(() => {
+    const s = (globalThis as unknown as { emsegDebug: { scene: { toData(x: number, y: number): { x: number; y: number } } } }).emsegDebug.scene;
+    return [s.toData(0, 0), s.toData(100, 100)];
+  });
+  const scale = 100 / (t[1].x - t[0].x);
+  return { ox: -t[0].x * scale, oy: -t[0].y * scale, scale };
+}
+
+export interface PagePoint {
+  px: number;
+  py: number;
+}
+
+/** The page point (whole CSS pixels, as a mouse gets) over data point (x, y). */
+export async function toPage(page: Page, x: number, y: number): Promise<PagePoint> {
+  const box = (await page.getByTestId('viewer').boundingBox())!;
+  const t = await viewTransform(page);
+  return { px: Math.round(box.x + t.ox + x * t.scale), py: Math.round(box.y + t.oy + y * t.scale) };
+}
+
+/** The data point under a page point: where a gesture at that point really lands. */
+export async function toDataPoint(page: Page, p: PagePoint): Promise<{ x: number; y: number }> {
+  const box = (await page.getByTestId('viewer').boundingBox())!;
+  const t = await viewTransform(page);
+  return { x: (p.px - box.x - t.ox) / t.scale, y: (p.py - box.y - t.oy) / t.scale };
+}
+
+/** A real drag: press, move in steps, release. */
+export async function drag(page: Page, from: PagePoint, to: PagePoint, steps = 12): Promise<void> {
+  await page.mouse.move(from.px, from.py);
+  await page.mouse.down();
+  await page.mouse.move(to.px, to.py, { steps });
+  await page.mouse.up();
+}
+
+/** A pixel deep inside segment id of a width-wide slice (its 7×7 neighbourhood is all id), nearest its centroid. */
+export function interior(l: Uint32Array, width: number, id: number): { x: number; y: number } {
+  let sx = 0;
+  let sy = 0;
+  let n = 0;
+  for (let i = 0; i < l.length; i++) {
+    if (l[i] !== id) continue;
+    sx += i % width;
+    sy += Math.floor(i / width);
+    n++;
+  }
+  const cx = sx / n;
+  const cy = sy / n;
+  const height = l.length / width;
+  let best = { x: -1, y: -1, d: Infinity };
+  for (let y = 3; y < height - 3; y++) {
+    for (let x = 3; x < width - 3; x++) {
+      if (l[y * width + x] !== id) continue;
+      let ok = true;
+      for (let dy = -3; dy <= 3 && ok; dy++) for (let dx = -3; dx <= 3 && ok; dx++) ok = l[(y + dy) * width + x + dx] === id;
+      const d = (x - cx) ** 2 + (y - cy) ** 2;
+      if (ok && d < best.d) best = { x, y, d };
+    }
+  }
+  if (best.d === Infinity) throw new Error(`segment ${id} has no pixel 3 px inside it`);
+  return { x: best.x + 0.5, y: best.y + 0.5 };
+}
+
+/** Whether two label slices are identical (Playwright's toEqual walks a 262 144-element array far too slowly). */
+export function sameLabels(x: Uint32Array, y: Uint32Array): boolean {
+  return Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength));
+}
+
+/** One contract call over browser mode's HTTP, as the renderer makes it (POST with JSON; GET for pixels). */
+export async function apiCall<T>(name: string, args: unknown, binary = false): Promise<T> {
+  const { origin, token } = serverUrl();
+  const headers = { Authorization: `Bearer ${token}` };
+  const res = binary
+    ? await fetch(`${origin}/api/${name}?a=${encodeURIComponent(JSON.stringify(args))}`, { headers })
+    : await fetch(`${origin}/api/${name}`, { method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body: JSON.stringify(args) });
+  if (res.status !== 200) throw new Error(`${name}: HTTP ${res.status} ${await res.text()}`);
+  return (binary ? await res.arrayBuffer() : await res.json()) as T;
+}
+
+/** Slice z of a project layer, read as the renderer reads tiles (the sample stack is one 512² tile). */
+export async function projectSlice(projectId: string, z: number, layer: 'labels' | 'truth' = 'labels'): Promise<Uint32Array> {
+  return new Uint32Array(await apiCall<ArrayBuffer>('readProject', { projectId, layer, z, level: 0, tx: 0, ty: 0 }, true));
+}

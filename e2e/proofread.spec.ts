@@ -6,7 +6,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { pixels, serverUrl, settled } from './helpers';
+import {
+  drag as dragOn,
+  interior as interiorOf,
+  pixels,
+  projectSlice,
+  sameLabels,
+  serverUrl,
+  settled,
+  toDataPoint as toData,
+  toPage as toPagePoint,
+  type PagePoint,
+} from './helpers';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -18,75 +29,12 @@ let projectId = '';
 const viewer = () => page.getByTestId('viewer');
 
 /** Slice z of the project's labels, read through the API as the renderer reads tiles (the sample is one tile). */
-async function labels(z = 0): Promise<Uint32Array> {
-  const { origin, token } = serverUrl();
-  const a = encodeURIComponent(JSON.stringify({ projectId, layer: 'labels', z, level: 0, tx: 0, ty: 0 }));
-  const res = await fetch(`${origin}/api/readProject?a=${a}`, { headers: { Authorization: `Bearer ${token}` } });
-  expect(res.status).toBe(200);
-  return new Uint32Array(await res.arrayBuffer());
-}
-
-/** Whether two label slices are identical (Playwright's toEqual walks a 262 144-element array far too slowly). */
-function same(x: Uint32Array, y: Uint32Array): boolean {
-  return Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength));
-}
-
-/** The viewer's transform: data coordinates of a viewer point, and back. */
-async function transform(): Promise<{ ox: number; oy: number; scale: number }> {
-  const t = await page.evaluate(() => {
-    const s = (globalThis as unknown as { emsegDebug: { scene: { toData(x: number, y: number): { x: number; y: number } } } }).emsegDebug.scene;
-    return [s.toData(0, 0), s.toData(100, 100)];
-  });
-  const scale = 100 / (t[1].x - t[0].x);
-  return { ox: -t[0].x * scale, oy: -t[0].y * scale, scale };
-}
-
-async function toPage(x: number, y: number): Promise<{ px: number; py: number }> {
-  const box = (await viewer().boundingBox())!;
-  const t = await transform();
-  return { px: Math.round(box.x + t.ox + x * t.scale), py: Math.round(box.y + t.oy + y * t.scale) };
-}
-
-async function toDataPoint(px: number, py: number): Promise<{ x: number; y: number }> {
-  const box = (await viewer().boundingBox())!;
-  const t = await transform();
-  return { x: (px - box.x - t.ox) / t.scale, y: (py - box.y - t.oy) / t.scale };
-}
-
-/** A real drag: press, move in steps, release. */
-async function drag(from: { px: number; py: number }, to: { px: number; py: number }, steps = 12): Promise<void> {
-  await page.mouse.move(from.px, from.py);
-  await page.mouse.down();
-  await page.mouse.move(to.px, to.py, { steps });
-  await page.mouse.up();
-}
-
-/** A pixel deep inside segment id (its 7×7 neighbourhood is all id), nearest the segment's centroid. */
-function interior(l: Uint32Array, id: number): { x: number; y: number } {
-  let sx = 0;
-  let sy = 0;
-  let n = 0;
-  for (let i = 0; i < l.length; i++) {
-    if (l[i] !== id) continue;
-    sx += i % W;
-    sy += Math.floor(i / W);
-    n++;
-  }
-  const cx = sx / n;
-  const cy = sy / n;
-  let best = { x: -1, y: -1, d: Infinity };
-  for (let y = 3; y < W - 3; y++) {
-    for (let x = 3; x < W - 3; x++) {
-      if (l[y * W + x] !== id) continue;
-      let ok = true;
-      for (let dy = -3; dy <= 3 && ok; dy++) for (let dx = -3; dx <= 3 && ok; dx++) ok = l[(y + dy) * W + x + dx] === id;
-      const d = (x - cx) ** 2 + (y - cy) ** 2;
-      if (ok && d < best.d) best = { x, y, d };
-    }
-  }
-  expect(best.d).toBeLessThan(Infinity);
-  return { x: best.x + 0.5, y: best.y + 0.5 };
-}
+const labels = (z = 0) => projectSlice(projectId, z);
+const same = sameLabels;
+const toPage = (x: number, y: number) => toPagePoint(page, x, y);
+const toDataPoint = (px: number, py: number) => toData(page, { px, py });
+const drag = (from: PagePoint, to: PagePoint, steps = 12) => dragOn(page, from, to, steps);
+const interior = (l: Uint32Array, id: number) => interiorOf(l, W, id);
 
 async function undoDepth(n: number): Promise<void> {
   await expect(page.getByTestId('undo')).toHaveText(`Undo (${n})`);

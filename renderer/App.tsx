@@ -336,7 +336,7 @@ export function App() {
             onError={fail}
             onNotice={(text) => setNotice({ text, error: false })}
           />
-          <JobsPanel stack={stack} z={z} jobs={stackJobs} onStart={startJob} onCancel={cancelJob} />
+          <JobsPanel api={api} nativePicker={info?.nativePicker === true} stack={stack} z={z} jobs={stackJobs} onStart={startJob} onCancel={cancelJob} onError={fail} />
         </aside>
       </main>
       {stack && <SliceBar stack={stack} z={z} onZ={goTo} />}

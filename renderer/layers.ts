@@ -24,7 +24,7 @@ export interface RawDisplay {
 export interface LayerRow {
   id: string;
   name: string;
-  kind: 'raw' | 'map' | 'round' | 'labels' | 'truth';
+  kind: 'raw' | 'map' | 'round' | 'labels' | 'truth' | 'proposal';
   /** Where the data comes from, for the panel's hint ('job j3, slice not ready' …). */
   jobId?: string;
   round?: number;
@@ -38,6 +38,8 @@ export const DEFAULT_SETTINGS: Record<string, LayerSetting> = {
   map: { visible: true, opacity: 0.8 },
   labels: { visible: true, opacity: 0.5, boundaryOnly: false },
   truth: { visible: false, opacity: 0.9, boundaryOnly: true },
+  // A job's proposed labels are shown on demand, as outlines over the labels they would replace.
+  proposal: { visible: false, opacity: 0.9, boundaryOnly: true },
 };
 
 export function defaultSetting(id: string): LayerSetting {
@@ -63,12 +65,31 @@ export interface ProjectView {
   rev: number;
 }
 
+/**
+ * Whether the maps on screen are the project's stored ones: when it has any and they are at least as new as the
+ * newest job's (a job's results are stored in the project when it ends; until then its own maps show as they arrive).
+ * The main side's split picks its map by the same rule.
+ */
+export function mapsFromProject(project: ProjectSummary | null, mapsJob: JobInfo | undefined): boolean {
+  if (!project || Object.keys(project.maps).length === 0) return false;
+  if (!mapsJob) return true;
+  return project.resultsStoredAt !== null && mapsJob.finishedAt !== null && project.resultsStoredAt >= mapsJob.finishedAt;
+}
+
+function projectMapRounds(project: ProjectSummary): number {
+  return Math.max(0, ...Object.values(project.maps));
+}
+
 export function layerRows(stack: StackSummary | null, jobs: JobInfo[], z: number, pv: ProjectView | null = null): LayerRow[] {
   if (!stack) return [];
   const { maps, labels } = resultJobs(jobs, stack.stackId);
   const project = pv?.project.stack.stackId === stack.stackId ? pv.project : null;
   const rows: LayerRow[] = [{ id: 'raw', name: 'Raw', kind: 'raw', available: true }];
-  if (maps) {
+  if (project && mapsFromProject(project, maps)) {
+    const here = project.maps[String(z)] ?? 0;
+    rows.push({ id: 'map', name: 'Membrane map (project)', kind: 'map', round: 0, available: here > 0 });
+    for (let r = 1; r < projectMapRounds(project); r++) rows.push({ id: `round-${r}`, name: `Refinement round ${r} (project)`, kind: 'round', round: r, available: here > r });
+  } else if (maps) {
     const ready = maps.readySlices.includes(z);
     rows.push({ id: 'map', name: 'Membrane map', kind: 'map', jobId: maps.jobId, round: 0, available: ready });
     for (let r = 1; r < maps.rounds; r++) rows.push({ id: `round-${r}`, name: `Refinement round ${r}`, kind: 'round', jobId: maps.jobId, round: r, available: ready });
@@ -76,6 +97,7 @@ export function layerRows(stack: StackSummary | null, jobs: JobInfo[], z: number
   if (project) {
     rows.push({ id: 'labels', name: 'Labels (project)', kind: 'labels', available: true });
     rows.push({ id: 'truth', name: 'Ground truth (project)', kind: 'truth', available: project.truthSlices.includes(z) });
+    if (project.proposals.length > 0) rows.push({ id: 'proposal', name: 'Proposed labels (job, not accepted)', kind: 'proposal', available: project.proposals.includes(z) });
     return rows;
   }
   if (labels) rows.push({ id: 'labels', name: 'Segmentation', kind: 'labels', jobId: labels.jobId, available: labels.readySlices.includes(z) });
@@ -114,7 +136,19 @@ export function sceneInput(
     if (s.visible && s.opacity > 0) layers.push({ id, source, style, opacity: s.opacity, ready, previous });
   };
   add('raw', rawSource, { kind: 'raw', ...raw });
-  if (maps) {
+  if (project && mapsFromProject(project, maps)) {
+    // Stored maps change only when a job stores new ones: their tiles are keyed by that time, not by the edit count.
+    const rev = project.resultsStoredAt ?? 0;
+    const round = (r: number): TileSource => ({ kind: 'project', projectId: project.projectId, layer: `round-${r}`, rev });
+    const readyFrom = (r: number) => new Set(Object.entries(project.maps).flatMap(([zs, n]) => (n > r ? [Number(zs)] : [])));
+    add('map', round(0), { kind: 'map' }, readyFrom(0));
+    readout.map = round(0);
+    for (let r = 1; r < projectMapRounds(project); r++) {
+      const s = setting(`round-${r}`);
+      add(`round-${r}`, round(r), s.diff ? { kind: 'diff' } : { kind: 'map' }, readyFrom(r), s.diff ? round(r - 1) : undefined);
+      if (s.visible && !s.diff) readout.map = round(r);
+    }
+  } else if (maps) {
     const ready = readySet(maps);
     const round = (r: number): TileSource => ({ kind: 'result', jobId: maps.jobId, layer: `round-${r}` });
     add('map', round(0), { kind: 'map' }, ready);
@@ -131,6 +165,10 @@ export function sceneInput(
     const truthSource: TileSource = { kind: 'project', projectId: project.projectId, layer: 'truth', rev: pv.rev };
     add('labels', labelsSource, { kind: 'labels', boundaryOnly: setting('labels').boundaryOnly ?? false, seed: labelSeed });
     add('truth', truthSource, { kind: 'labels', boundaryOnly: setting('truth').boundaryOnly ?? true, seed: labelSeed + 1 });
+    if (project.proposals.length > 0) {
+      const proposal: TileSource = { kind: 'project', projectId: project.projectId, layer: 'proposal', rev: project.resultsStoredAt ?? 0 };
+      add('proposal', proposal, { kind: 'labels', boundaryOnly: setting('proposal').boundaryOnly ?? true, seed: labelSeed + 2 }, new Set(project.proposals));
+    }
     // Hover and pick read the layer being edited: labels unless only the ground truth is shown.
     readout.labels = setting('labels').visible || !setting('truth').visible ? labelsSource : truthSource;
     return { stack, z, layers, readout };

@@ -5,6 +5,7 @@
 //   openStack ─> AccessGuard (inside an opened folder?) ─> io.openStack ─> registry of open stacks (+ ground truth)
 //   readSlice / readResult ─> PyramidCache (level from the level below, LRU by bytes) ─> cutTile ─> ArrayBuffer
 //   startJob / cancelJob / listJobs ─> JobManager (one process per job) ─> result files ─> readResult
+//   listModels / openModel / chooseModel ─> the model picker's list (models.ts), which also vouches for model folders
 import { mkdir, readdir, realpath } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, extname, join, sep } from 'node:path';
@@ -23,6 +24,8 @@ import type { SpawnJobProcess } from '../jobs/protocol';
 import { readResultSlice, resultFile } from '../jobs/results';
 import { projectHandlers } from './projects';
 import { createBatchService } from './batches';
+import { createModelService } from './models';
+import { COMPRESSED_MODELS, DEFAULT_MEMBRANE_MODEL } from '../engine/models';
 
 export interface BackendOptions {
   transport: 'electron' | 'browser';
@@ -40,6 +43,8 @@ export interface BackendOptions {
   home?: string;
   /** Models of batch runs (default: the shipped ones). */
   batchModels?: { membrane: string; refiner: string | null };
+  /** The model picker's folders (default: the shipped membrane model and sample-data/models/compressed). */
+  modelFolders?: { shipped: string; compressed: string };
   /** Entry file of batch worker processes (the Electron app's bundled one); default: from source. */
   batchWorkerBoot?: string;
   /** Bytes of pyramid levels kept in memory (default 768 MiB: an 8192² uint8 slice with its levels is 85 MiB). */
@@ -77,7 +82,8 @@ export async function createBackend(opts: BackendOptions): Promise<Backend> {
   const guard = new AccessGuard();
   const recent = new RecentList(opts.configDir);
   const pyramid = new PyramidCache(opts.cacheBytes ?? 768 * 1024 ** 2);
-  const jobs = new JobManager({ spawn: opts.spawnJob, resultsDir: opts.resultsDir, emit: opts.onEvent });
+  // A job's end saves the open projects (their handlers are made below, before any job can end).
+  const jobs = new JobManager({ spawn: opts.spawnJob, resultsDir: opts.resultsDir, emit: opts.onEvent, onEnd: (jobId) => proofreading.jobEnded(jobId) });
   const stacks = new Map<string, OpenStack>();
   const byPath = new Map<string, OpenStack>();
   let stackCounter = 0;
@@ -151,6 +157,12 @@ export async function createBackend(opts: BackendOptions): Promise<Backend> {
   }
 
   const batches = createBatchService({ guard, jobs, open, emit: opts.onEvent, workerBoot: opts.batchWorkerBoot, models: opts.batchModels });
+  const models = createModelService({
+    guard,
+    configDir: opts.configDir,
+    shipped: opts.modelFolders?.shipped ?? DEFAULT_MEMBRANE_MODEL,
+    compressedDir: opts.modelFolders?.compressed ?? COMPRESSED_MODELS,
+  });
 
   const proofreading = projectHandlers({
     guard,
@@ -165,18 +177,25 @@ export async function createBackend(opts: BackendOptions): Promise<Backend> {
       const { width, height } = getStack(stackId).summary;
       return readResultSlice(resultFile(job.outDir, z, 'labels'), width, height, 'labels');
     },
-    async membraneMap(stackId, z) {
-      // The newest job of this stack with maps for the slice; its last refinement round is the best map it made.
-      const job = jobs
-        .list()
-        .filter((j) => j.stackId === stackId && j.rounds > 0 && j.readySlices.includes(z))
-        .sort((a, b) => b.createdAt - a.createdAt)[0];
-      const found = job && jobs.get(job.jobId);
-      if (!job || !found) return null;
-      const { width, height } = getStack(stackId).summary;
-      const img = await readResultSlice(resultFile(found.outDir, z, `round-${job.rounds - 1}`), width, height, `round-${job.rounds - 1}`);
-      return img.data instanceof Float32Array ? { width, height, data: img.data } : null;
+    jobsOf: (stackId) => jobs.list().filter((j) => j.stackId === stackId),
+    jobResults(jobId) {
+      const job = jobs.get(jobId);
+      if (!job) return null;
+      const { outDir, info } = job;
+      const { width, height } = getStack(info.stackId).summary;
+      const read = async <T extends Float32Array | Uint32Array>(z: number, layer: `round-${number}` | 'labels'): Promise<T> =>
+        (await readResultSlice(resultFile(outDir, z, layer), width, height, layer)).data as T;
+      return {
+        info,
+        async read(z) {
+          const maps: Float32Array[] = [];
+          for (let r = 0; r < info.rounds; r++) maps.push(await read<Float32Array>(z, `round-${r}`));
+          return { z, maps, labels: info.hasLabels ? await read<Uint32Array>(z, 'labels') : null };
+        },
+        lastMap: async (z) => ({ width, height, data: await read<Float32Array>(z, `round-${info.rounds - 1}`) }),
+      };
     },
+    emit: opts.onEvent,
   });
 
   const handlers: Handlers = {
@@ -277,9 +296,9 @@ export async function createBackend(opts: BackendOptions): Promise<Backend> {
       const s = getStack(stackId);
       const bad = params.slices?.find((z) => z >= s.summary.depth);
       if (bad !== undefined) throw new ApiError('bad-request', `slice ${bad} is past the stack's ${s.summary.depth} slices`);
-      // Model folders are paths like any other: only under folders the user opened (the shipped ones when absent).
+      // Model folders are paths like any other: under folders the user opened, or in the model picker's list.
       const checked: JobParams = { ...params };
-      if (params.membraneModel !== undefined) checked.membraneModel = await guard.check(params.membraneModel);
+      if (params.membraneModel !== undefined) checked.membraneModel = await models.resolve(params.membraneModel);
       if (params.refiner !== undefined) checked.refiner = await guard.check(params.refiner);
       const info = jobs.start(kind, { stackId, name: s.summary.name, path: s.summary.path }, checked);
       return { jobId: info.jobId };
@@ -291,10 +310,13 @@ export async function createBackend(opts: BackendOptions): Promise<Backend> {
 
     listJobs: async () => jobs.list(),
 
-    startBatch: (a) => batches.startBatch(a),
+    startBatch: async (a) => batches.startBatch(a.membraneModel === undefined ? a : { ...a, membraneModel: await models.resolve(a.membraneModel) }),
     stopBatch: (a) => batches.stopBatch(a),
     listBatches: () => batches.listBatches(),
     openBatchResult: (a) => batches.openBatchResult(a),
+    listModels: () => models.listModels(),
+    openModel: (a) => models.openModel(a),
+    chooseModel: (a) => models.chooseModel(a),
   };
 
   return {

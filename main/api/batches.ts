@@ -81,9 +81,10 @@ export function createBatchService(opts: BatchServiceOptions) {
     for (const r of records.values()) if (!run.items.has(r.key)) run.items.set(r.key, itemOf(r, r.status === 'done' ? 'unchanged' : 'failed'));
   }
 
-  async function execute(run: Run, refineRounds: number | undefined, report: boolean): Promise<void> {
+  async function execute(run: Run, refineRounds: number | undefined, report: boolean, membrane: string): Promise<void> {
     const { info } = run;
-    const models = opts.models ?? { membrane: DEFAULT_MEMBRANE_MODEL, refiner: (await exists(join(DEFAULT_REFINER_MODEL, 'model.json'))) ? DEFAULT_REFINER_MODEL : null };
+    const refiner = opts.models ? opts.models.refiner : (await exists(join(DEFAULT_REFINER_MODEL, 'model.json'))) ? DEFAULT_REFINER_MODEL : null;
+    const models = { membrane, refiner };
     const t0 = Date.now();
     let final: BatchInfo['state'] = 'failed';
     try {
@@ -136,14 +137,15 @@ export function createBatchService(opts: BatchServiceOptions) {
   }
 
   return {
-    async startBatch({ input, outDir, refineRounds, report }: Args<'startBatch'>): Promise<Result<'startBatch'>> {
+    /** `membraneModel`, when given, is a folder the caller has already checked (the model picker's choice). */
+    async startBatch({ input, outDir, refineRounds, report, membraneModel }: Args<'startBatch'>): Promise<Result<'startBatch'>> {
       const realIn = await opts.guard.check(input);
       const realOut = await checkedOut(outDir);
       for (const r of runs.values()) {
         if (r.info.state === 'running' && r.info.outDir === realOut) throw new ApiError('user', `${realOut}: a batch is already writing into this folder`);
       }
-      const membrane = opts.models?.membrane ?? DEFAULT_MEMBRANE_MODEL;
-      if (!(await exists(join(membrane, 'model.json')))) throw new ApiError('user', `no membrane model installed (expected ${membrane})`);
+      const membrane = membraneModel ?? opts.models?.membrane ?? DEFAULT_MEMBRANE_MODEL;
+      if (!(await exists(join(membrane, 'model.json')))) throw new ApiError('user', `${membraneModel ? 'not a model folder' : 'no membrane model installed'} (expected ${join(membrane, 'model.json')})`);
       await opts.guard.addRoot(realOut);
       const batchId = `b${++counter}`;
       const run: Run = {
@@ -158,7 +160,7 @@ export function createBatchService(opts: BatchServiceOptions) {
       };
       runs.set(batchId, run);
       emit(run, true);
-      run.done = execute(run, refineRounds, report === true);
+      run.done = execute(run, refineRounds, report === true, membrane);
       return { batchId };
     },
 

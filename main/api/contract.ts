@@ -117,6 +117,8 @@ export interface JobInfo {
   rounds: number;
   /** Whether the job stores a segmentation (labels) per slice. */
   hasLabels: boolean;
+  /** The membrane model folder the job runs, when one was chosen (absent: the shipped model). */
+  membraneModel?: string;
 }
 
 /** A batch run of the app's batch panel: `emseg batch` over a folder, with the same manifest and resume. */
@@ -159,6 +161,41 @@ export interface BatchInfo {
   report: string | null;
 }
 
+/**
+ * A membrane model the app can run, with its row of the `emseg compress --report` table: the shipped model, every
+ * folder of sample-data/models/compressed, and folders the user opened. Figures are null until measured.
+ */
+export interface ModelInfo {
+  /** The model folder (absolute, symlinks resolved): what startJob's params.membraneModel and startBatch take. */
+  path: string;
+  /** The folder's name, as the report table names it. */
+  name: string;
+  origin: 'shipped' | 'compressed' | 'opened';
+  /** The compression method (record.compression.method); 'none' for an uncompressed model. */
+  method: string;
+  /** Bytes of the file inference loads: model.onnx, or weights.bin for a folder without a graph. */
+  fileBytes: number;
+  /** Tiled ONNX Runtime inference speed from the report (null: not measured yet). */
+  mpxPerS: number | null;
+  /** Speed relative to the report's reference (uncompressed) row. */
+  speedup: number | null;
+  /** ISBI 2012 V_rand / V_info of the model's maps at their best threshold. */
+  vrand: number | null;
+  vinfo: number | null;
+  /** V_rand minus the reference model's; null for an uncompressed model or when unknown. */
+  deltaVrand: number | null;
+  /** Exact zeros in the pruned kernels (relief, magnitude, lpsphere). */
+  sparsity: number | null;
+  /** Where the figures come from: a report row, the validation scores written with the model, or none yet. */
+  measured: 'report' | 'validation' | null;
+}
+
+export interface ModelList {
+  models: ModelInfo[];
+  /** The folder the user chose last (kept across sessions); null: none chosen, the shipped model is used. */
+  chosen: string | null;
+}
+
 /** Layers of readResult: 'round-<r>' (float32 membrane map), 'labels' (uint32, 0 = boundary), 'truth' (uint32). */
 export type ResultLayer = `round-${number}` | 'labels' | 'truth';
 
@@ -192,6 +229,24 @@ export interface ProjectSummary {
   locked: Record<string, number[]>;
   /** Slices that have ground truth in the project. */
   truthSlices: number[];
+  /** Membrane maps stored in the project (from the jobs that ran while it was open): rounds per slice (z as the key). */
+  maps: Record<string, number>;
+  /** Slices with labels a job proposed, waiting to be accepted (resolveProposal) or discarded. */
+  proposals: number[];
+  /** When the last job's results were stored (ms since the epoch), or null. */
+  resultsStoredAt: number | null;
+}
+
+/** Layers readProject serves: the two editable ones, the stored maps ('round-<r>', float32) and a job's proposed
+ * labels ('proposal', uint32). */
+export type ProjectReadLayer = ProjectLayer | 'proposal' | `round-${number}`;
+
+/** What storing a finished job's results did to an open project (labels: taken where the slice was empty). */
+export interface StoredJobResults {
+  jobId: string;
+  maps: number[];
+  labels: number[];
+  proposals: number[];
 }
 
 /**
@@ -250,7 +305,10 @@ export type ApiEvent =
   | { type: 'job'; job: JobInfo }
   /** Results of slice z of a job became readable. */
   | { type: 'slice'; jobId: string; z: number }
-  | { type: 'batch'; batch: BatchInfo };
+  | { type: 'batch'; batch: BatchInfo }
+  /** A job ended and an open project saved itself: its summary now; what the job stored in it (null: nothing, it
+   * belongs to another stack), or the one-line error that kept it from being stored. */
+  | { type: 'project'; project: ProjectSummary; stored: StoredJobResults | null; error: string | null };
 
 // ---------------------------------------------------------------------------------------------------------------------
 // The calls
@@ -291,8 +349,10 @@ export interface ApiCalls {
   openProject: { args: { folder: string }; result: ProjectSummary };
   /** Saves (compacts) and closes a project. */
   closeProject: { args: { projectId: string }; result: { closed: boolean } };
-  /** Pixels of one tile of a project layer (uint32). */
-  readProject: { args: { projectId: string; layer: ProjectLayer } & TileArgs; result: ArrayBuffer };
+  /** Pixels of one tile of a project layer (uint32; float32 for 'round-<r>'). */
+  readProject: { args: { projectId: string; layer: ProjectReadLayer } & TileArgs; result: ArrayBuffer };
+  /** Accepts (one undoable edit; locked segments stay) or discards the labels a job proposed for slice z. */
+  resolveProposal: { args: { projectId: string; z: number; accept: boolean }; result: { edit: EditResult; proposals: number[] } };
   /** One edit, applied, journaled and put on the undo stack. */
   editProject: { args: { projectId: string; z: number; layer: ProjectLayer; edit: ProofreadEdit }; result: EditResult };
   undoEdit: { args: { projectId: string }; result: EditResult };
@@ -306,12 +366,18 @@ export interface ApiCalls {
    * project folder's export/ subfolder). */
   exportProject: { args: { projectId: string; folder?: string }; result: { labels: string; truth: string; manifest: string } };
   /** Starts (or, for a folder done before, resumes) a batch: every image under `input`, outputs mirrored in `outDir`. */
-  startBatch: { args: { input: string; outDir: string; refineRounds?: number; report?: boolean }; result: { batchId: string } };
+  startBatch: { args: { input: string; outDir: string; refineRounds?: number; report?: boolean; membraneModel?: string }; result: { batchId: string } };
   /** Stops a running batch; its finished items stay done, and starting the same batch again resumes it. */
   stopBatch: { args: { batchId: string }; result: { stopped: boolean } };
   listBatches: { args: NoArgs; result: BatchInfo[] };
   /** Opens a finished batch item in the viewer: its input as the stack, its maps and labels as a finished job. */
   openBatchResult: { args: { batchId: string; key: string }; result: { stack: StackSummary; jobId: string } };
+  /** The membrane models the model picker offers, with their report rows, and the one chosen. */
+  listModels: { args: NoArgs; result: ModelList };
+  /** Adds a membrane model folder (under an allowed folder) to the list, for this and later sessions. */
+  openModel: { args: { path: string }; result: ModelInfo };
+  /** Remembers the chosen model (one of listModels') for this and later sessions. */
+  chooseModel: { args: { path: string }; result: { chosen: string } };
 }
 
 export type CallName = keyof ApiCalls;
@@ -511,6 +577,10 @@ const polyline: Guard<number[]> = (v, at) => {
 const segmentId = int(0, MAX_SEGMENT_ID);
 const radius = num(0, 1024);
 const projectLayer = oneOf(['labels', 'truth'] as const);
+const projectReadLayer: Guard<ProjectReadLayer> = (v, at) =>
+  typeof v === 'string' && (v === 'labels' || v === 'truth' || v === 'proposal' || /^round-(0|[1-9][0-9]?)$/.test(v))
+    ? (v as ProjectReadLayer)
+    : fail(at, "'labels', 'truth', 'proposal' or 'round-<r>'");
 
 const proofreadEdit: Guard<ProofreadEdit> = (v, at) => {
   const tool = isPlainObject(v) ? v.tool : undefined;
@@ -559,7 +629,8 @@ export const validators: { [K in CallName]: Guard<Args<K>> } = {
   },
   openProject: obj({ folder: pathString }),
   closeProject: obj({ projectId: id }),
-  readProject: obj({ projectId: id, layer: projectLayer, ...tile }),
+  readProject: obj({ projectId: id, layer: projectReadLayer, ...tile }),
+  resolveProposal: obj({ projectId: id, z: int(0, MAX_Z), accept: bool }),
   editProject: obj({ projectId: id, z: int(0, MAX_Z), layer: projectLayer, edit: proofreadEdit }),
   undoEdit: obj({ projectId: id }),
   redoEdit: obj({ projectId: id }),
@@ -568,10 +639,13 @@ export const validators: { [K in CallName]: Guard<Args<K>> } = {
   setSliceStatus: obj({ projectId: id, z: int(0, MAX_Z), status: oneOf(['not-started', 'in-progress', 'done'] as const) }),
   sliceQuality: obj({ projectId: id, z: int(0, MAX_Z), maxErrors: opt(int(0, 100)) }),
   exportProject: obj({ projectId: id, folder: opt(pathString) }),
-  startBatch: obj({ input: pathString, outDir: pathString, refineRounds: opt(int(0, 20)), report: opt(bool) }),
+  startBatch: obj({ input: pathString, outDir: pathString, refineRounds: opt(int(0, 20)), report: opt(bool), membraneModel: opt(pathString) }),
   stopBatch: obj({ batchId: id }),
   listBatches: empty,
   openBatchResult: obj({ batchId: id, key: batchKey }),
+  listModels: empty,
+  openModel: obj({ path: pathString }),
+  chooseModel: obj({ path: pathString }),
 };
 
 export const CALL_NAMES = Object.keys(validators) as CallName[];

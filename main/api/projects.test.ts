@@ -9,9 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { strokePixels } from '../../ml/proofread';
+import { writeFileAtomic } from '../engine/atomic';
+import type { FromJob, JobProcess, ToJob } from '../jobs/protocol';
+import { resultFile } from '../jobs/results';
 import type { Backend } from './backend';
 import { createTestBackend } from './test-backend';
-import type { EditResult, ProjectSummary, SliceQualityResult, StackSummary } from './contract';
+import type { ApiEvent, EditResult, JobKind, ProjectSummary, SliceQualityResult, StackSummary } from './contract';
 import { createDoor, type Door } from './door';
 
 const SAMPLE = fileURLToPath(new URL('../../sample-data/isbi2012-val', import.meta.url));
@@ -185,4 +188,134 @@ test('fill, cut and ground-truth painting through the door; a new truth slice is
   assert.equal(again.undoDepth, 3);
   assert.ok(again.truthSlices.includes(3));
   await call('closeProject', { projectId: again.projectId });
+});
+
+// ---- a job's results in an open project ------------------------------------------------------------------------
+
+/**
+ * A job process that writes known results instead of running the models (the real process and engine run in e2e/):
+ * per slice z, `rounds` maps and, for segment jobs, labels, computed by `results` from the job's number (1, 2, …).
+ */
+function scriptedJobs(results: (n: number, z: number) => { maps: Float32Array[]; labels: Uint32Array | null }): () => JobProcess {
+  let n = 0;
+  return () => {
+    const job = ++n;
+    let onMsg: (m: FromJob) => void = () => undefined;
+    let onEnd: (code: number | null) => void = () => undefined;
+    return {
+      send(m: ToJob) {
+        void (async () => {
+          const slices = m.params.slices ?? [];
+          for (const z of slices) {
+            const r = results(job, z);
+            for (const [k, map] of r.maps.entries()) await writeFileAtomic(resultFile(m.outDir, z, `round-${k}`), new Uint8Array(map.buffer));
+            if (r.labels && m.kind === 'segment') await writeFileAtomic(resultFile(m.outDir, z, 'labels'), new Uint8Array(r.labels.buffer));
+            onMsg({ type: 'slice', z, rounds: r.maps.length, hasLabels: r.labels !== null && m.kind === 'segment' });
+          }
+          onMsg({ type: 'done' });
+          onEnd(0);
+        })();
+      },
+      onMessage: (l) => {
+        onMsg = l;
+      },
+      onExit: (l) => {
+        onEnd = l;
+      },
+      kill: () => onEnd(null),
+    };
+  };
+}
+
+test("a finished job's maps and labels are stored in the open project: empty slices take the labels, edited ones get a proposal; reopening keeps the maps for split", async () => {
+  const root = await mkdtemp(join(tmpdir(), 'emseg-project-jobs-'));
+  const events: ApiEvent[] = [];
+  // Slice maps: a vertical membrane line at x = 300 (1) on 0.1 elsewhere; round 0 a fainter copy. Labels: all 1
+  // for job 1; for job 2, two halves 7 | 8 at x = 256.
+  const map = (round: number) => Float32Array.from({ length: 512 * 512 }, (_, i) => (i % 512 === 300 ? (round === 0 ? 0.6 : 1) : 0.1));
+  const labels = (job: number) => Uint32Array.from({ length: 512 * 512 }, (_, i) => (job === 1 ? 1 : i % 512 < 256 ? 7 : 8));
+  const open = (spawnJob: () => JobProcess) =>
+    createTestBackend(root, { home: join(root, 'home'), samplePath: SAMPLE, spawnJob, resultsDir: join(root, `results-${Math.random()}`), onEvent: (e) => events.push(e) });
+  await mkdir(join(root, 'home'), { recursive: true });
+  const b1 = await open(scriptedJobs((n) => ({ maps: [map(0), map(1)], labels: labels(n) })));
+  const d1 = createDoor(b1.handlers, { logInternal: () => undefined });
+  const call1 = async <T>(name: string, args: unknown): Promise<T> => {
+    const r = await d1.call(name, args, { transport: 'browser' });
+    if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`);
+    return r.value as T;
+  };
+  const projectEvent = async (count: number) => {
+    for (let i = 0; i < 500 && events.filter((e) => e.type === 'project').length < count; i++) await new Promise((r) => setTimeout(r, 10));
+    const e = events.filter((x) => x.type === 'project')[count - 1];
+    assert.ok(e && e.type === 'project', `project event ${count} arrived`);
+    return e;
+  };
+  const tile = async (projectId: string, layer: string, z: number, call = call1) => call<ArrayBuffer>('readProject', { projectId, layer, z, level: 0, tx: 0, ty: 0 });
+  try {
+    const stack = await call1<StackSummary>('sampleStack', {});
+    const folder = join(root, 'home', 'jobs.emseg');
+    const p = await call1<ProjectSummary>('createProject', { folder, stackId: stack.stackId, labelsFrom: 'empty' });
+    assert.deepEqual(p.maps, {});
+    const run = (kind: JobKind, slices: number[]) => call1<{ jobId: string }>('startJob', { stackId: stack.stackId, kind, params: { slices } });
+
+    // Job 1 segments slices 2 and 3, which are empty: the labels are simply taken, nothing goes on the undo stack.
+    const j1 = await run('segment', [2, 3]);
+    const e1 = await projectEvent(1);
+    assert.equal(e1.type === 'project' && e1.error, null);
+    assert.deepEqual(e1.type === 'project' && e1.stored, { jobId: j1.jobId, maps: [2, 3], labels: [2, 3], proposals: [] });
+    assert.deepEqual(e1.type === 'project' && e1.project.maps, { '2': 2, '3': 2 });
+    assert.equal(e1.type === 'project' && e1.project.undoDepth, 0);
+    assert.deepEqual(new Uint32Array(await tile(p.projectId, 'labels', 2)), labels(1));
+    assert.deepEqual(new Float32Array(await tile(p.projectId, 'round-1', 3)), map(1));
+    assert.deepEqual(new Float32Array(await tile(p.projectId, 'round-0', 3)), map(0));
+    await assert.rejects(tile(p.projectId, 'round-0', 0), /^Error: not-found: project p\d+ has no round-0 for slice 0/);
+    await assert.rejects(tile(p.projectId, 'proposal', 2), /not-found/);
+
+    // The user paints on slice 2; job 2 segments it again: now its labels only wait, as a proposal.
+    await call1('editProject', { projectId: p.projectId, z: 2, layer: 'labels', edit: { tool: 'paint', points: [20.5, 20.5], radiusPx: 3, label: 5 } });
+    const painted = new Uint32Array(await tile(p.projectId, 'labels', 2));
+    const j2 = await run('segment', [2]);
+    const e2 = await projectEvent(2);
+    assert.deepEqual(e2.type === 'project' && e2.stored, { jobId: j2.jobId, maps: [2], labels: [], proposals: [2] });
+    assert.deepEqual(new Uint32Array(await tile(p.projectId, 'labels', 2)), painted);
+    assert.deepEqual(new Uint32Array(await tile(p.projectId, 'proposal', 2)), labels(2));
+    // Accepting it is one edit: undo gives the painted labels back; the proposal is gone.
+    const acc = await call1<{ edit: EditResult; proposals: number[] }>('resolveProposal', { projectId: p.projectId, z: 2, accept: true });
+    assert.deepEqual(acc.proposals, []);
+    assert.equal(acc.edit.undoDepth, 2);
+    assert.deepEqual(new Uint32Array(await tile(p.projectId, 'labels', 2)), labels(2));
+    await call1('undoEdit', { projectId: p.projectId });
+    assert.deepEqual(new Uint32Array(await tile(p.projectId, 'labels', 2)), painted);
+
+    // A second session while the first has the project open: refused, one line naming the folder.
+    const b2 = await open(scriptedJobs(() => ({ maps: [], labels: null })));
+    const d2 = createDoor(b2.handlers, { logInternal: () => undefined });
+    const call2 = async <T>(name: string, args: unknown): Promise<T> => {
+      const r = await d2.call(name, args, { transport: 'browser' });
+      if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`);
+      return r.value as T;
+    };
+    await assert.rejects(call2('openProject', { folder }), (e: Error) => e.message.startsWith(`user: ${folder}: the project is open in this EMSeg process already`) && !e.message.includes('\n'));
+    await b1.close();
+
+    // The next session has no jobs: the maps come from the project, and split floods them. Slice 3 is one segment
+    // (id 1) with the stored membrane line at x = 300: seeds on either side split it exactly there.
+    const again = await call2<ProjectSummary>('openProject', { folder });
+    assert.deepEqual(again.maps, { '2': 2, '3': 2 });
+    assert.equal(again.undoDepth, 1);
+    assert.deepEqual(new Float32Array(await tile(again.projectId, 'round-1', 3, call2)), map(1));
+    const sp = await call2<EditResult>('editProject', { projectId: again.projectId, z: 3, layer: 'labels', edit: { tool: 'split', id: 1, seeds: [[100.5, 200.5], [450.5, 200.5]], radiusPx: 0.5 } });
+    assert.deepEqual(sp.newIds, [2]);
+    const split = new Uint32Array(await tile(again.projectId, 'labels', 3, call2));
+    let wrong = 0;
+    for (let i = 0; i < split.length; i++) {
+      const x = i % 512;
+      if (x < 300 && split[i] !== 1) wrong++;
+      if (x > 300 && split[i] !== 2) wrong++;
+    }
+    assert.equal(wrong, 0, 'the split follows the stored map, not the raw slice');
+    await b2.close();
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 });

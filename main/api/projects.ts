@@ -6,6 +6,9 @@
 //   readProject ─> PyramidCache (key carries the slice's revision, so an edit never serves a stale tile) ─> cutTile
 //   editProject ─> ml/proofread tool ─> Project.edit (journal, apply, undo stack) ─> EditResult
 //   sliceQuality ─> ml/proofread sliceQuality against the project's ground truth
+//   a job ends (JobManager onEnd) ─> jobEnded ─> each open project of the job's stack stores the job's maps (every
+//     round) and labels (taken on empty slices, else proposed: resolveProposal accepts one as an undoable edit) and
+//     snapshots; every other open project snapshots too ─> a 'project' event with the new summary
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { groundTruthSegments } from '../../ml/metrics';
@@ -16,6 +19,7 @@ import {
   membraneFromRaw,
   mergeSegments,
   paintStroke,
+  replaceLabels,
   sliceQuality,
   splitSegment,
   strokePixels,
@@ -25,9 +29,20 @@ import { maxLabel } from '../../ml/segmentation';
 import type { Image2D, Labels, MembraneMap } from '../../ml/types';
 import type { Stack } from '../io';
 import { exportProject } from '../project/export';
-import { Project, type HistoryEntry } from '../project/store';
+import { Project, type HistoryEntry, type SliceResults } from '../project/store';
 import type { AccessGuard } from './access';
-import { tileRect, type EditResult, type ProjectSummary, type ProofreadEdit, type StackSummary, type TileArgs } from './contract';
+import {
+  tileRect,
+  type ApiEvent,
+  type EditResult,
+  type JobInfo,
+  type ProjectReadLayer,
+  type ProjectSummary,
+  type ProofreadEdit,
+  type StackSummary,
+  type StoredJobResults,
+  type TileArgs,
+} from './contract';
 import { ApiError, type Handlers } from './door';
 import { cutTile, type PyramidCache } from './pyramid';
 import { truthToLabels } from './truth';
@@ -44,7 +59,17 @@ type ProjectCalls =
   | 'lockSegment'
   | 'setSliceStatus'
   | 'sliceQuality'
-  | 'exportProject';
+  | 'exportProject'
+  | 'resolveProposal';
+
+/** A job of this session as the projects see it: its state and its results, slice by slice. */
+export interface JobResults {
+  info: JobInfo;
+  /** Every round's map and the labels (when the job makes them) of a ready slice. */
+  read(z: number): Promise<SliceResults>;
+  /** The last round's map of a ready slice: the best map the job made. */
+  lastMap(z: number): Promise<MembraneMap>;
+}
 
 /** What the project calls need of the rest of the backend. */
 export interface ProjectDeps {
@@ -55,8 +80,12 @@ export interface ProjectDeps {
   stackOf(stackId: string): { summary: StackSummary; stack: Stack; truth: Stack | null };
   /** Labels of slice z of a job, when the job has them. */
   jobLabels(jobId: string, stackId: string, z: number): Promise<Image2D | null>;
-  /** The best membrane map of slice z the session has (a job's last refinement round), or null. */
-  membraneMap(stackId: string, z: number): Promise<MembraneMap | null>;
+  /** The session's jobs of a stack. */
+  jobsOf(stackId: string): JobInfo[];
+  /** A job's results (null: no such job). */
+  jobResults(jobId: string): JobResults | null;
+  /** Pushes an event to the renderer. */
+  emit(e: ApiEvent): void;
 }
 
 interface OpenProject {
@@ -79,9 +108,29 @@ function newIds(delta: LabelDelta, maxBefore: number): number[] {
   return [...ids].sort((a, b) => a - b);
 }
 
-export function projectHandlers(deps: ProjectDeps): { handlers: Pick<Handlers, ProjectCalls>; close(): Promise<void> } {
+/** The ready slices of a job as storeResults takes them (labels left out when not wanted). */
+async function* sliceResults(job: JobResults, withLabels: boolean): AsyncGenerator<SliceResults> {
+  for (const z of job.info.readySlices) {
+    const r = await job.read(z);
+    yield withLabels ? r : { ...r, labels: null };
+  }
+}
+
+/** The newest job of the list with maps for slice z (all ready slices when z is absent), or undefined. */
+function newestWithMaps(jobs: JobInfo[], z?: number): JobInfo | undefined {
+  return jobs.filter((j) => j.rounds > 0 && (z === undefined ? j.readySlices.length > 0 : j.readySlices.includes(z))).sort((a, b) => b.createdAt - a.createdAt)[0];
+}
+
+export function projectHandlers(deps: ProjectDeps): {
+  handlers: Pick<Handlers, ProjectCalls>;
+  /** A job ended: store its results in the open projects of its stack and snapshot every open project. */
+  jobEnded(jobId: string): void;
+  close(): Promise<void>;
+} {
   const projects = new Map<string, OpenProject>();
   const byFolder = new Map<string, OpenProject>();
+  /** Saves started by jobEnded and not finished yet: close() waits for them. */
+  const saving = new Set<Promise<void>>();
   let counter = 0;
 
   function get(projectId: string): OpenProject {
@@ -107,6 +156,11 @@ export function projectHandlers(deps: ProjectDeps): { handlers: Pick<Handlers, P
       sliceStatus: info.sliceStatus.slice(),
       locked: { ...info.locked },
       truthSlices,
+      maps: Object.fromEntries(Object.entries(info.maps).map(([z, files]) => [z, files.length])),
+      proposals: Object.keys(info.proposals)
+        .map(Number)
+        .sort((a, b) => a - b),
+      resultsStoredAt: info.resultsStoredAt === null ? null : Date.parse(info.resultsStoredAt),
     };
   }
 
@@ -162,11 +216,47 @@ export function projectHandlers(deps: ProjectDeps): { handlers: Pick<Handlers, P
     };
   }
 
+  /**
+   * The map a split floods: the newest of the project's stored map and the session's newest job map of the slice (the
+   * same rule the viewer follows for what it shows), each at its last refinement round.
+   */
   async function mapFor(p: OpenProject, z: number): Promise<MembraneMap> {
-    const fromJob = await deps.membraneMap(p.stackId, z);
-    if (fromJob) return fromJob;
-    // No model output this session: the raw slice's darkness stands in for P(membrane) (EM membranes are stained).
+    const storedAt = p.project.mapRounds(z) > 0 && p.project.info.resultsStoredAt !== null ? Date.parse(p.project.info.resultsStoredAt) : null;
+    const job = newestWithMaps(deps.jobsOf(p.stackId), z);
+    const jobResults = job && (storedAt === null || (job.finishedAt ?? Infinity) > storedAt) ? deps.jobResults(job.jobId) : null;
+    if (jobResults) return jobResults.lastMap(z);
+    const stored = await p.project.map(z);
+    if (stored) return stored;
+    // No model output for this slice: the raw slice's darkness stands in for P(membrane) (EM membranes are stained).
     return membraneFromRaw(await deps.stackOf(p.stackId).stack.readSlice(z));
+  }
+
+  /** Stores a job's results in a project: its maps always, its labels when `withLabels`. */
+  async function storeJob(p: OpenProject, job: JobResults, withLabels: boolean): Promise<StoredJobResults> {
+    const r = await p.project.storeResults(sliceResults(job, withLabels));
+    deps.pyramid.drop(`proj:${p.id}:labels:`);
+    return { jobId: job.info.jobId, ...r };
+  }
+
+  function jobEnded(jobId: string): void {
+    const job = deps.jobResults(jobId);
+    const work = (async () => {
+      for (const p of [...projects.values()]) {
+        let stored: StoredJobResults | null = null;
+        let error: string | null = null;
+        try {
+          if (job && job.info.stackId === p.stackId && job.info.readySlices.length > 0) stored = await storeJob(p, job, job.info.hasLabels);
+          else await p.project.snapshot();
+        } catch (e) {
+          if (!projects.has(p.id)) continue; // closed meanwhile: it saved itself on closing
+          error = `${p.project.folder}: job ${jobId} could not be saved in the project (${e instanceof Error ? e.message : String(e)})`;
+          console.error(`emseg: ${error}`);
+        }
+        if (projects.has(p.id)) deps.emit({ type: 'project', project: summary(p), stored, error });
+      }
+    })();
+    saving.add(work);
+    void work.finally(() => saving.delete(work));
   }
 
   function toolDelta(edit: ProofreadEdit, labels: Labels, z: number, locked: ReadonlySet<number>, map: MembraneMap | null, next: number): LabelDelta {
@@ -213,6 +303,17 @@ export function projectHandlers(deps: ProjectDeps): { handlers: Pick<Handlers, P
           return null;
         },
       });
+      // The project holds the maps too: those of the job the labels came from, else the stack's newest.
+      const source = labelsFrom === 'job' ? jobId : newestWithMaps(deps.jobsOf(stackId))?.jobId;
+      const job = source === undefined ? null : deps.jobResults(source);
+      if (job && job.info.rounds > 0 && job.info.readySlices.length > 0) {
+        try {
+          await project.storeResults(sliceResults(job, false));
+        } catch (e) {
+          await project.close().catch(() => undefined);
+          throw e;
+        }
+      }
       return register(project);
     },
 
@@ -233,13 +334,27 @@ export function projectHandlers(deps: ProjectDeps): { handlers: Pick<Handlers, P
       return { closed: true };
     },
 
-    async readProject(a: { projectId: string; layer: 'labels' | 'truth' } & TileArgs) {
+    async readProject(a: { projectId: string; layer: ProjectReadLayer } & TileArgs) {
       const p = get(a.projectId);
       checkZ(p, a.z);
       const g = deps.stackOf(p.stackId).summary;
       if (!tileRect(g, a.level, a.tx, a.ty)) throw new ApiError('not-found', `no tile ${a.tx},${a.ty} at level ${a.level}`);
-      const key = `proj:${p.id}:${a.layer}:${a.z}:r${p.project.revision(a.layer, a.z)}`;
-      const img = await deps.pyramid.level(key, a.level, () => p.project.slice(a.layer, a.z), 'pick');
+      const { layer, z } = a;
+      let img: Image2D;
+      if (layer === 'labels' || layer === 'truth') {
+        img = await deps.pyramid.level(`proj:${p.id}:${layer}:${z}:r${p.project.revision(layer, z)}`, a.level, () => p.project.slice(layer, z), 'pick');
+      } else {
+        // Stored results: the file name changes with every job that stores them, so it keys the cache.
+        const round = layer === 'proposal' ? 0 : Number(layer.slice('round-'.length));
+        const file = p.project.resultFile(layer === 'proposal' ? 'proposal' : 'map', z, round);
+        if (!file) throw new ApiError('not-found', `project ${p.id} has no ${layer} for slice ${z}`);
+        const load = async (): Promise<Image2D> => {
+          const data = layer === 'proposal' ? await p.project.proposal(z) : await p.project.map(z, round);
+          if (!data) throw new ApiError('not-found', `project ${p.id} has no ${layer} for slice ${z}`);
+          return data;
+        };
+        img = await deps.pyramid.level(`proj:${p.id}:${layer}:${z}:${file}`, a.level, load, layer === 'proposal' ? 'pick' : 'mean');
+      }
       const buf = cutTile(img, g, a.level, a.tx, a.ty);
       if (!buf) throw new ApiError('not-found', 'tile outside the slice');
       return buf;
@@ -315,11 +430,32 @@ export function projectHandlers(deps: ProjectDeps): { handlers: Pick<Handlers, P
       const r = await exportProject(p.project, out, deps.stackOf(p.stackId).summary.pixelSizeNm);
       return { labels: r.labels, truth: r.truth, manifest: r.manifest };
     },
+
+    async resolveProposal({ projectId, z, accept }) {
+      const t0 = performance.now();
+      const p = get(projectId);
+      checkZ(p, z);
+      if (!p.project.resultFile('proposal', z)) throw new ApiError('user', `${p.project.folder}: slice ${z} has no proposed labels`);
+      let maxBefore = 0;
+      const entry = await p.project.resolveProposal(
+        z,
+        accept
+          ? (labels, proposal, locked) => {
+              // Pieces of the proposal that would take a locked id get fresh ids above everything on either slice.
+              maxBefore = Math.max(maxLabel(labels.data), maxLabel(proposal.data));
+              return replaceLabels(labels, z, proposal.data, maxBefore + 1, locked);
+            }
+          : null,
+      );
+      return { edit: await result(p, entry, t0, entry ? newIds(entry.delta, maxBefore) : []), proposals: summary(p).proposals };
+    },
   };
 
   return {
     handlers,
+    jobEnded,
     async close() {
+      await Promise.all([...saving]);
       for (const p of projects.values()) await p.project.close().catch(() => undefined);
       projects.clear();
       byFolder.clear();

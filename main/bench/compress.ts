@@ -3,8 +3,9 @@
 //     with batch-norm statistics that are not the identity, calibrated on ISBI training slices), 512×512, 1 thread and
 //     all threads; file sizes;
 //   - structured pruning (half the filters) of the same U-Net: MACs and ONNX Runtime speed of the smaller dense model;
-//   - the CCI balanced-sparse convolution kernel against the dense kernel written the same way, at the U-Net's layer
-//     sizes for a 512×512 slice (level 0, 2 and 3);
+//   - the CCI balanced-sparse convolution kernel against the dense kernel written the same way and against ONNX
+//     Runtime's dense convolution, at the U-Net's layer sizes for a 512×512 slice (level 0, 2 and 3): bench/cci.ts,
+//     also a suite of its own (`emseg bench --only cci`, seconds);
 //   - when the shipped membrane model exists: its int8 copy against it on the validation slices (speed and V_rand),
 //     the issue's first target;
 //   - the table rows of every folder in sample-data/models/compressed, with relief against magnitude pruning at equal
@@ -22,16 +23,17 @@ import { createOnnxModel } from '../../ml/infer/onnx-session';
 import { perturbBatchNorm, pseudoRandom } from '../../ml/models/test-helpers';
 import { quantizeInt8 } from '../../ml/compress/int8';
 import { pruneUNet } from '../../ml/compress/structured';
-import { convBalanced, convDense, packBalanced, toTapMajor, type CciOptions } from '../../ml/compress/cci';
+import { convDense } from '../../ml/compress/cci';
 import { packActivations, packWeights, signBinary, xnorConv } from '../../ml/compress/binary';
 import { XnorWasm } from '../../ml/compress/xnor-wasm';
 import { normalizeSlice } from '../../ml/train/normalize';
 import { TensorType } from '../../ml/onnx/proto';
-import { DEFAULT_MEMBRANE_MODEL, SAMPLE_DATA, SAMPLE_STACK } from '../engine/models';
+import { COMPRESSED_MODELS, DEFAULT_MEMBRANE_MODEL, SAMPLE_STACK } from '../engine/models';
 import { loadLabelledSlices } from '../engine/datasets';
 import { compressModel, measureEnsemble, measureModelFolder, type ReportRow } from '../engine/compress';
 import { loadModel } from '../engine/model-store';
 import { ISBI_TRAIN_IMAGES } from './io';
+import { benchCci } from './cci';
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
@@ -56,24 +58,6 @@ async function onnxMpxPerS(bytes: Uint8Array, threads: number, side: number): Pr
   for (let i = 0; i < reps; i++) await s.run(x, 1, side, side);
   await s.release();
   return (side * side * reps) / ((performance.now() - t) / 1000) / 1e6;
-}
-
-function cciKernelSpeed(c: number, side: number, opts: CciOptions): { denseMs: number; sparseMs: number } {
-  const tap = toTapMajor(pseudoRandom(c * c * 9, 1), c, c, 3, 3);
-  for (let t = 0; t < c * 9; t++)
-    for (let g = 0; g < c; g += opts.group) {
-      const idx = Array.from({ length: opts.group }, (_, j) => g + j).sort((a, b) => Math.abs(tap[t * c + b]) - Math.abs(tap[t * c + a]));
-      for (const j of idx.slice(opts.keep)) tap[t * c + j] = 0;
-    }
-  const k = packBalanced(tap, c, c, 3, 3, opts);
-  const x = pseudoRandom(c * side * side, 2);
-  const time = (f: () => void) => {
-    f();
-    const t = performance.now();
-    for (let i = 0; i < 2; i++) f();
-    return (performance.now() - t) / 2;
-  };
-  return { denseMs: time(() => convDense(x, c, side, side, tap, c, 3, 3)), sparseMs: time(() => convBalanced(x, side, side, k)) };
 }
 
 export async function benchCompress(): Promise<Record<string, number | string>> {
@@ -110,16 +94,7 @@ export async function benchCompress(): Promise<Record<string, number | string>> 
   model.dispose();
   pruned.model.dispose();
 
-  // U-Net 16 on a 512×512 slice: level 0 is 16 channels at 512², level 2 64 at 128², level 3 128 at 64². Smaller
-  // images here (the kernels' time is linear in pixels) keep the bench short; GMAC/s is what compares.
-  for (const [c, side] of [[16, 256], [64, 64], [128, 32]] as const) {
-    for (const opts of [{ group: 4, keep: 1 }, { group: 8, keep: 2 }]) {
-      const { denseMs, sparseMs } = cciKernelSpeed(c, side, opts);
-      const key = `cci_${c}ch_${side}px_g${opts.group}n${opts.keep}`;
-      out[`${key}_dense_gmac_per_s`] = Number(((c * c * 9 * side * side) / denseMs / 1e6).toFixed(3));
-      out[`${key}_speedup`] = Number((denseMs / sparseMs).toFixed(2));
-    }
-  }
+  Object.assign(out, await benchCci());
   // Bitwise (XNOR–popcount) 3×3 convolution of ±1 values — in TypeScript and as the hand-assembled WebAssembly module
   // (ml/compress/xnor-wasm.ts: scalar i32.popcnt, and SIMD four filters at a time) — against the float kernel written the same way and against ONNX Runtime's
   // float convolution of the same layer (1 thread each; packing the activations included, as inference would).
@@ -162,7 +137,6 @@ export async function benchCompress(): Promise<Record<string, number | string>> 
     out[`${key}_ort_fp32_gflop_per_s`] = Number(((2 * c * c * 9 * side * side) / ortMs / 1e6).toFixed(3));
   }
   out.xnor_note = 'binary ops per second count a ±1 multiply-add as 2 ops, like a float FLOP pair; packing the activations is included; ORT fp32 = its MLAS convolution of the same layer, 1 thread';
-  out.cci_note = 'speedup = dense kernel time / balanced-sparse kernel time, both plain TypeScript, 1 thread, same loop structure; ideal = G/N';
 
   const hasShipped = await exists(DEFAULT_MEMBRANE_MODEL);
   const val = await loadLabelledSlices(SAMPLE_STACK, join(SAMPLE_STACK, '..', 'label'), 'all').catch(() => []);
@@ -206,7 +180,7 @@ const MAKES: Record<string, string> = {
  */
 async function compressedFolderFigures(val: Awaited<ReturnType<typeof loadLabelledSlices>>, base: ReportRow | null): Promise<Record<string, number | string>> {
   const out: Record<string, number | string> = {};
-  const compressed = join(SAMPLE_DATA, 'models', 'compressed');
+  const compressed = COMPRESSED_MODELS;
   const names: string[] = [];
   for (const name of (await readdir(compressed).catch(() => [] as string[])).sort()) if (await exists(join(compressed, name, 'model.json'))) names.push(name);
   // Lp-sphere folders may be a sweep over p (lpsphere-p1.25, …): any folder starting with the name counts.

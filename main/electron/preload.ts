@@ -34,6 +34,7 @@ const api: PreloadApi = {
   openProject: (a) => call('openProject', a),
   closeProject: (a) => call('closeProject', a),
   readProject: (a) => call('readProject', a),
+  resolveProposal: (a) => call('resolveProposal', a),
   editProject: (a) => call('editProject', a),
   undoEdit: (a) => call('undoEdit', a),
   redoEdit: (a) => call('redoEdit', a),
@@ -46,6 +47,9 @@ const api: PreloadApi = {
   stopBatch: (a) => call('stopBatch', a),
   listBatches: (a) => call('listBatches', a),
   openBatchResult: (a) => call('openBatchResult', a),
+  listModels: (a) => call('listModels', a),
+  openModel: (a) => call('openModel', a),
+  chooseModel: (a) => call('chooseModel', a),
   onEvent(listener) {
     const handler = (_event: unknown, e: unknown) => listener(e as ApiEvent);
     ipcRenderer.on(IPC_EVENT_CHANNEL, handler);

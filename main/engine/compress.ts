@@ -23,7 +23,7 @@
 //               K members and writes their per-pixel variance as uncertainty.tif.
 // The unstructured methods (relief, magnitude, lpsphere) keep exact zeros in weights.bin and model.onnx (batch-norm
 // folding multiplies), and record their sparsity. Their ONNX graphs are dense: ORT has no sparse convolution.
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import os from 'node:os';
 import { buildModel, sizeMultiple, type UNetConfig } from '../../ml/models';
@@ -46,7 +46,7 @@ import { normalizeSlice } from '../../ml/train/normalize';
 import { DEFAULT_AUGMENT } from '../../ml/train/augment';
 import { asGroundTruth, scoreMembraneStack } from '../../ml/metrics';
 import type { MembraneMap } from '../../ml/types';
-import { loadModel, saveModel, type ModelRecord } from './model-store';
+import { inferenceFileBytes, loadModel, saveModel, type ModelRecord } from './model-store';
 import { writeFileAtomic } from './atomic';
 import { exportModelFolder } from './export';
 import { createMemberModels, loadInferenceModel } from './models';
@@ -468,11 +468,6 @@ export interface ReportRow {
   sparsity?: number;
 }
 
-async function fileBytes(dir: string, record: ModelRecord): Promise<number> {
-  const onnx = await stat(join(dir, record.onnx ?? 'model.onnx')).catch(() => null);
-  return onnx ? onnx.size : (await stat(join(dir, 'weights.bin'))).size;
-}
-
 /**
  * One row of the compression table: ONNX file size, Mpx/s of tiled ONNX Runtime inference over the validation
  * slices (after one warm-up slice), and V_rand / V_info at the stack's best threshold.
@@ -494,7 +489,7 @@ export async function measureModelFolder(dir: string, val: LabelledSlice[], memb
     const px = val.reduce((a, s) => a + s.raw.width * s.raw.height, 0);
     const scores = await scorer(val, membraneValue)(maps);
     return {
-      model: basename(dir), method: String(m.record.compression?.method ?? 'none'), fileMB: Number(((await fileBytes(dir, m.record)) / 1e6).toFixed(3)),
+      model: basename(dir), method: String(m.record.compression?.method ?? 'none'), fileMB: Number(((await inferenceFileBytes(dir, m.record)) / 1e6).toFixed(3)),
       mpxPerS: Number((px / sec / 1e6).toFixed(3)), vrand: Number(scores.vrand.toFixed(4)), vinfo: Number(scores.vinfo.toFixed(4)), threshold: scores.threshold,
       ...(typeof m.record.compression?.sparsity === 'number' ? { sparsity: m.record.compression.sparsity } : {}),
     };

@@ -5,7 +5,7 @@
 //                   model.json says weightsDtype: 'float16'), in manifest order: what fine-tuning starts from;
 //   model.onnx    — the exported inference graph (batch norm folded), when exported;
 //   optimizer.bin — Adam's state, only in training checkpoints (so a resumed run continues exactly).
-import { readFile, mkdir, access } from 'node:fs/promises';
+import { readFile, mkdir, access, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from './atomic';
@@ -85,17 +85,29 @@ export async function saveModel(dir: string, record: ModelRecord, weights: Float
   await writeFileAtomic(join(dir, 'model.json'), `${JSON.stringify(record, null, 2)}\n`);
 }
 
-export async function loadModel(dir: string): Promise<LoadedModel> {
+/** A model folder's model.json alone (the app's model list reads only this, never the weights). */
+export async function loadModelRecord(dir: string): Promise<ModelRecord> {
   const path = join(dir, 'model.json');
-  let record: ModelRecord;
+  let record: ModelRecord | null;
   try {
-    record = JSON.parse(await readFile(path, 'utf8')) as ModelRecord;
+    record = JSON.parse(await readFile(path, 'utf8')) as ModelRecord | null;
   } catch (e) {
     throw Object.assign(new Error(`${path}: not an EMSeg model folder (${(e as Error).message.split('\n')[0]})`), { userFacing: true });
   }
-  if (record.format !== 'emseg-model') throw Object.assign(new Error(`${path}: not an EMSeg model (format ${String(record.format)})`), { userFacing: true });
+  if (record?.format !== 'emseg-model') throw Object.assign(new Error(`${path}: not an EMSeg model (format ${String(record?.format)})`), { userFacing: true });
+  return record;
+}
+
+export async function loadModel(dir: string): Promise<LoadedModel> {
+  const record = await loadModelRecord(dir);
   const weights = split(await readFile(join(dir, 'weights.bin')), record.weights.map((w) => w.shape), record.weightsDtype);
   return { dir, record, weights };
+}
+
+/** Bytes of the file inference loads: the ONNX graph, or weights.bin for a folder that has none yet. */
+export async function inferenceFileBytes(dir: string, record: ModelRecord): Promise<number> {
+  const onnx = await stat(join(dir, record.onnx ?? 'model.onnx')).catch(() => null);
+  return onnx ? onnx.size : (await stat(join(dir, 'weights.bin'))).size;
 }
 
 export async function loadOptimizer(dir: string): Promise<NamedArray[]> {

@@ -20,6 +20,8 @@ import { Rng, mixSeed } from '../../ml/train/rng';
 export const SAMPLE_DATA = fileURLToPath(new URL('../../sample-data/', import.meta.url));
 export const DEFAULT_MEMBRANE_MODEL = join(SAMPLE_DATA, 'models', 'membrane');
 export const DEFAULT_REFINER_MODEL = join(SAMPLE_DATA, 'models', 'refiner');
+/** Where `emseg compress` writes its folders by default; `--report` and the app's model list look here. */
+export const COMPRESSED_MODELS = join(SAMPLE_DATA, 'models', 'compressed');
 export const SAMPLE_STACK = join(SAMPLE_DATA, 'isbi2012-val', 'image');
 
 export interface InferenceModel {

@@ -13,6 +13,7 @@ import { readdir, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ModelConfig, RefinerConfig } from '../../ml/models';
 import type { TrainingSlice } from '../../ml/train/augment';
+import type { LossWeighting } from '../../ml/train/trainer';
 import { DEFAULT_AUGMENT } from '../../ml/train/augment';
 import { normalizeSlice, membraneTarget } from '../../ml/train/normalize';
 import { predictTiled } from '../../ml/infer/tiled';
@@ -42,6 +43,8 @@ export interface RefinerTrainOptions {
   workers: number;
   seed: number;
   evalEvery: number;
+  /** Loss weighting: 'plain' BCE, or 'balanced' (both classes the same total weight, favouring membrane recall). */
+  weighting?: LossWeighting;
   log: (line: string) => void;
   onProgress?: (done: number, total: number, message?: string) => void;
 }
@@ -118,7 +121,7 @@ export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds:
     await train({
       role: 'refiner', config: opts.config as ModelConfig, train: pool, val, out: stageOut, steps: opts.stepsPerStage, batchSize: opts.batchSize,
       cropPx: opts.cropPx, lr: opts.lr, workers: opts.workers, seed: opts.seed + stage,
-      augment: { ...DEFAULT_AUGMENT, intensity: opts.useRaw, intensityChannel: 1, elasticPx: 0 }, weighting: 'plain',
+      augment: { ...DEFAULT_AUGMENT, intensity: opts.useRaw, intensityChannel: 1, elasticPx: 0 }, weighting: opts.weighting ?? 'plain',
       evalEvery: opts.evalEvery, init: weights,
       score: async (maps) => scoreMembraneStack(maps, valGts),
       log: opts.log,

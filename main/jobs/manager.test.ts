@@ -40,6 +40,7 @@ async function setup() {
   const dir = await mkdtemp(join(tmpdir(), 'emseg-jobs-test-'));
   const procs: ScriptedProcess[] = [];
   const events: ApiEvent[] = [];
+  const ended: { jobId: string; state: string }[] = [];
   let now = 1000;
   const m = new JobManager({
     spawn: () => {
@@ -50,18 +51,20 @@ async function setup() {
     resultsDir: dir,
     emit: (e) => events.push(e),
     now: () => now,
+    // What the job's state is when onEnd runs: it must already be final (open projects read the ready slices then).
+    onEnd: (jobId) => ended.push({ jobId, state: m.list().find((j) => j.jobId === jobId)?.state ?? '?' }),
   });
   const tick = (ms: number) => {
     now += ms;
   };
   const settle = () => new Promise((r) => setTimeout(r, 20));
-  return { m, procs, events, tick, settle, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  return { m, procs, events, ended, tick, settle, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
 const stack = { stackId: 's1', name: 'stack', path: '/data/stack' };
 
 test('jobs run one at a time, report progress, ETA and ready slices, then finish', async () => {
-  const { m, procs, events, tick, settle, cleanup } = await setup();
+  const { m, procs, events, ended, tick, settle, cleanup } = await setup();
   const a = m.start('segment', stack, { slices: [0, 1] });
   const b = m.start('predict', stack, {});
   await settle();
@@ -84,6 +87,7 @@ test('jobs run one at a time, report progress, ETA and ready slices, then finish
   assert.equal(done?.state, 'done');
   assert.equal(done?.rounds, 3);
   assert.equal(done?.hasLabels, true);
+  assert.deepEqual(ended, [{ jobId: a.jobId, state: 'done' }]);
   assert.equal(procs.length, 2, 'the queued job starts');
   assert.equal(m.list().find((j) => j.jobId === b.jobId)?.state, 'running');
   await m.close();
@@ -92,7 +96,7 @@ test('jobs run one at a time, report progress, ETA and ready slices, then finish
 });
 
 test('cancel: a running job is killed at once, a queued one never starts', async () => {
-  const { m, procs, settle, cleanup } = await setup();
+  const { m, procs, ended, settle, cleanup } = await setup();
   const a = m.start('segment', stack, {});
   const b = m.start('refine', stack, {});
   await settle();
@@ -106,6 +110,10 @@ test('cancel: a running job is killed at once, a queued one never starts', async
     ['cancelled', 'cancelled'],
   );
   assert.equal(m.cancel(a.jobId), false, 'cancelling twice is a no-op');
+  assert.deepEqual(ended, [
+    { jobId: b.jobId, state: 'cancelled' },
+    { jobId: a.jobId, state: 'cancelled' },
+  ]);
   // Messages from a process after its job was cancelled change nothing.
   procs[0].emit({ type: 'slice', z: 4, rounds: 1, hasLabels: false });
   assert.deepEqual(m.list()[0].readySlices, []);
@@ -113,7 +121,7 @@ test('cancel: a running job is killed at once, a queued one never starts', async
 });
 
 test('a job process that fails or dies makes the job failed with one line, and the queue goes on', async () => {
-  const { m, procs, settle, cleanup } = await setup();
+  const { m, procs, ended, settle, cleanup } = await setup();
   m.start('predict', stack, {});
   m.start('predict', stack, {});
   await settle();
@@ -127,5 +135,10 @@ test('a job process that fails or dies makes the job failed with one line, and t
   assert.equal(first.error, '/data/stack/3.png: truncated');
   assert.equal(second.state, 'failed');
   assert.match(second.error ?? '', /ended unexpectedly \(exit code 137\)/);
+  assert.deepEqual(
+    ended.map((e) => e.state),
+    ['failed', 'failed'],
+    'onEnd once per job, after its final state',
+  );
   await cleanup();
 });

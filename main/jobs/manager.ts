@@ -35,7 +35,14 @@ export class JobManager {
   private counter = 0;
 
   constructor(
-    private readonly opts: { spawn: SpawnJobProcess; resultsDir: string; emit: (e: ApiEvent) => void; now?: () => number },
+    private readonly opts: {
+      spawn: SpawnJobProcess;
+      resultsDir: string;
+      emit: (e: ApiEvent) => void;
+      now?: () => number;
+      /** Called once when a job ends (done, failed or cancelled), after its final event: open projects save then. */
+      onEnd?: (jobId: string) => void;
+    },
   ) {}
 
   private now(): number {
@@ -62,6 +69,7 @@ export class JobManager {
         readySlices: [],
         rounds: 0,
         hasLabels: false,
+        ...(params.membraneModel !== undefined ? { membraneModel: params.membraneModel } : {}),
       },
       stackPath: stack.path,
       params,
@@ -226,5 +234,6 @@ export class JobManager {
     job.info.finishedAt = this.now();
     if (state !== 'done') job.info.etaSeconds = null;
     this.emit(job);
+    this.opts.onEnd?.(job.info.jobId);
   }
 }

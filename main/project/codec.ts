@@ -54,7 +54,7 @@ function u32(n: number): Uint8Array {
   return b;
 }
 
-function bytesOf(a: Uint32Array): Uint8Array {
+function bytesOf(a: Uint32Array | Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
@@ -190,6 +190,25 @@ export function decodeSlice(buf: Uint8Array, width: number, height: number, what
   if (w !== width || h !== height) throw new ProjectFormatError(`${what}: slice is ${w}×${h}, the project ${width}×${height}`);
   if (buf.length !== 16 + 4 * w * h) throw new ProjectFormatError(`${what}: ${buf.length} bytes for a ${w}×${h} slice`);
   const data = new Uint32Array(w * h);
+  new Uint8Array(data.buffer).set(buf.subarray(16));
+  if (crc32(bytesOf(data)) !== view.getUint32(12, true)) throw new ProjectFormatError(`${what}: checksum mismatch (damaged file)`);
+  return data;
+}
+
+/** A membrane map file: magic, width, height, CRC-32 of the pixels, then width·height float32 (1 = membrane). */
+export function encodeMap(width: number, height: number, data: Float32Array): Uint8Array[] {
+  const head = concat([new TextEncoder().encode('EMSM'), u32(width), u32(height), u32(crc32(bytesOf(data)))]);
+  return [head, bytesOf(data)];
+}
+
+export function decodeMap(buf: Uint8Array, width: number, height: number, what: string): Float32Array {
+  if (buf.length < 16 || new TextDecoder().decode(buf.subarray(0, 4)) !== 'EMSM') throw new ProjectFormatError(`${what}: not an EMSeg membrane map`);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const w = view.getUint32(4, true);
+  const h = view.getUint32(8, true);
+  if (w !== width || h !== height) throw new ProjectFormatError(`${what}: map is ${w}×${h}, the project ${width}×${height}`);
+  if (buf.length !== 16 + 4 * w * h) throw new ProjectFormatError(`${what}: ${buf.length} bytes for a ${w}×${h} map`);
+  const data = new Float32Array(w * h);
   new Uint8Array(data.buffer).set(buf.subarray(16));
   if (crc32(bytesOf(data)) !== view.getUint32(12, true)) throw new ProjectFormatError(`${what}: checksum mismatch (damaged file)`);
   return data;

@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { paintStroke } from '../../ml/proofread';
+import { paintStroke, replaceLabels } from '../../ml/proofread';
 import { openStack } from '../io';
 import { crc32, crc32Table, decodeJournal, encodeRecord, decodeHistory, encodeHistory } from './codec';
 import { exportProject } from './export';
 import { FIXTURE, fixtureInitial, fixtureOp, fixtureStateAfter } from './fixtures';
-import { Project } from './store';
+import { Project, type SliceResults } from './store';
 
 async function scratch(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'emseg-project-test-'));
@@ -49,7 +49,8 @@ test('edits, undo and redo survive reopening without a clean close, and undo kee
     await run(p, 0, 23);
     await assertHolds(p, 23);
     assert.ok(p.undoDepth > 3);
-    // No close(): as if the process died. The journal alone carries the edits.
+    // No snapshot: as if the process died after its last sync. The journal alone carries the edits.
+    await p.close({ snapshot: false });
     const q = await Project.open(dir);
     await assertHolds(q, 23);
     await run(q, 23, 40);
@@ -61,7 +62,6 @@ test('edits, undo and redo survive reopening without a clean close, and undo kee
     while (r.undoDepth > 0) await r.undo();
     for (let z = 0; z < FIXTURE.depth; z++) assert.deepEqual((await r.slice('labels', z)).data, fixtureInitial(z));
     await r.close();
-    await p.close().catch(() => undefined);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -77,13 +77,13 @@ test('compaction commits a new generation and removes the old one', async () => 
     await run(p, 10, 17);
     await p.compact();
     const files = [...(await readdir(dir)), ...(await readdir(join(dir, 'slices'))).map((f) => `slices/${f}`)].sort();
-    assert.deepEqual(files, ['history-g2.bin', 'journal-g2.log', 'project.json', 'slices', 'slices/labels-z0-g2.u32', 'slices/labels-z1-g2.u32']);
+    assert.deepEqual(files, ['history-g2.bin', 'journal-g2.log', 'project.json', 'project.lock', 'slices', 'slices/labels-z0-g2.u32', 'slices/labels-z1-g2.u32']);
     assert.equal((await stat(join(dir, 'journal-g2.log'))).size, 0);
     await run(p, 17, 21);
+    await p.close({ snapshot: false });
     const q = await Project.open(dir);
     await assertHolds(q, 21);
     await q.close();
-    await p.close().catch(() => undefined);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -99,6 +99,7 @@ test('a torn journal tail is dropped and the journal is cut before new appends',
     await run(p, 8, 9); // op 8 is a paint: one more record
     const withNine = (await stat(journal)).size;
     assert.ok(withNine > full);
+    await p.close({ snapshot: false });
     // Tear the last record in half, as a kill -9 in the middle of the write would.
     await truncate(journal, full + Math.floor((withNine - full) / 2));
     const q = await Project.open(dir);
@@ -113,6 +114,7 @@ test('a torn journal tail is dropped and the journal is cut before new appends',
     // A flipped byte inside a record is caught by its checksum in the same way.
     const s = await init(join(dir, 'second'));
     await run(s, 0, 3);
+    await s.close({ snapshot: false });
     const j2 = join(dir, 'second', s.info.journal);
     const bytes = await readFile(j2);
     bytes[bytes.length - 3] ^= 0xff;
@@ -120,8 +122,6 @@ test('a torn journal tail is dropped and the journal is cut before new appends',
     const t = await Project.open(join(dir, 'second'));
     await assertHolds(t, 2);
     await t.close();
-    await p.close().catch(() => undefined);
-    await s.close().catch(() => undefined);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -155,6 +155,7 @@ test('locks and slice status are saved; the brush skips a locked segment', async
     const p = await init(dir);
     await p.setLocked(0, 1, true);
     await p.setSliceStatus(1, 'done');
+    await p.close({ snapshot: false });
     const q = await Project.open(dir);
     assert.deepEqual([...q.locked(0)], [1]);
     assert.equal(q.info.sliceStatus[1], 'done');
@@ -164,7 +165,6 @@ test('locks and slice status are saved; the brush skips a locked segment', async
     assert.deepEqual([...row.slice(0, 8)], [1, 1, 1, 1, 1, 1, 1, 1]);
     assert.ok(row.slice(8).every((v) => v === 42));
     await q.close();
-    await p.close().catch(() => undefined);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -195,6 +195,81 @@ test('export writes uint32 labels and ISBI ground truth that read back as stacks
     const manifest = JSON.parse(await readFile(out.manifest, 'utf8')) as { train: string };
     assert.match(manifest.train, /--label-membrane-value 0 --train-slices 1 /);
     await p.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a job's results: maps survive reopening, labels taken where the slice was empty and untouched, proposed elsewhere", async () => {
+  const dir = await scratch();
+  try {
+    const { width: W, height: H } = FIXTURE;
+    const quiet = { syncIntervalMs: 3_600_000, compactIntervalMs: 3_600_000 };
+    const p = await Project.create(dir, { stackPath: '/data/stack.tif', width: W, height: H, depth: 3, initial: async (layer, z) => (layer === 'labels' && z === 0 ? fixtureInitial(0) : null) }, quiet);
+    // Slice 2 painted and erased again: all 0, but edited, so its history must stay valid under whatever comes.
+    await p.edit('labels', 2, (l) => paintStroke(l, 2, [10, 10, 20, 10], 2, 5));
+    await p.edit('labels', 2, (l) => paintStroke(l, 2, [10, 10, 20, 10], 2, 0));
+    const map = (z: number, r: number) => Float32Array.from({ length: W * H }, (_, i) => ((i + z * 7 + r * 13) % 97) / 96);
+    // Four vertical stripes with ids from 100 up: never an id of the fixture's labels.
+    const jobLabels = (z: number) => Uint32Array.from({ length: W * H }, (_, i) => 100 + z + ((i % W) >> 4));
+    async function* job(): AsyncGenerator<SliceResults> {
+      for (const z of [0, 1, 2]) yield { z, maps: [map(z, 0), map(z, 1)], labels: jobLabels(z) };
+    }
+    const stored = await p.storeResults(job());
+    assert.deepEqual(stored, { maps: [0, 1, 2], labels: [1], proposals: [0, 2] });
+    assert.equal(p.undoDepth, 2, "a model's output is not an edit");
+    assert.equal(p.info.generation, 1, 'stored with a snapshot');
+    assert.deepEqual((await p.slice('labels', 1)).data, jobLabels(1));
+    assert.deepEqual((await p.slice('labels', 0)).data, fixtureInitial(0));
+    assert.deepEqual((await p.map(2))?.data, map(2, 1));
+    assert.deepEqual((await p.map(2, 0))?.data, map(2, 0));
+    await p.close({ snapshot: false });
+
+    const q = await Project.open(dir, quiet);
+    assert.equal(q.mapRounds(1), 2);
+    assert.deepEqual((await q.map(1))?.data, map(1, 1));
+    assert.deepEqual((await q.slice('labels', 1)).data, jobLabels(1));
+    assert.deepEqual((await q.proposal(0))?.data, jobLabels(0));
+    // Accepting slice 0 with segment 3 locked: one edit on the undo stack; segment 3 keeps its pixels.
+    await q.setLocked(0, 3, true);
+    const accepted = await q.resolveProposal(0, (l, proposal, locked) => replaceLabels(l, 0, proposal.data, 1000, locked));
+    assert.equal(accepted?.delta.z, 0);
+    assert.equal(q.undoDepth, 3);
+    const init0 = fixtureInitial(0);
+    const after0 = (await q.slice('labels', 0)).data.slice();
+    for (let i = 0; i < after0.length; i++) assert.equal(after0[i], init0[i] === 3 ? 3 : jobLabels(0)[i]);
+    assert.equal(await q.proposal(0), null);
+    // Discarding changes no pixel and leaves the history alone.
+    assert.equal(await q.resolveProposal(2, null), null);
+    assert.deepEqual(Object.keys(q.info.proposals), []);
+    await assert.rejects(q.resolveProposal(2, null), /slice 2 has no proposed labels/);
+    await q.undo();
+    assert.deepEqual((await q.slice('labels', 0)).data, init0);
+    // A second job (maps only, one slice) replaces that slice's maps; the files it replaced are gone.
+    async function* second(): AsyncGenerator<SliceResults> {
+      yield { z: 1, maps: [map(1, 5)], labels: null };
+    }
+    assert.deepEqual(await q.storeResults(second()), { maps: [1], labels: [], proposals: [] });
+    assert.equal(q.mapRounds(1), 1);
+    assert.deepEqual((await readdir(join(dir, 'maps'))).sort(), ['round0-z0-v1.f32', 'round0-z1-v2.f32', 'round0-z2-v1.f32', 'round1-z0-v1.f32', 'round1-z2-v1.f32']);
+    assert.ok(!(await readdir(join(dir, 'slices'))).some((f) => f.startsWith('proposal-')));
+    await q.close();
+
+    const r = await Project.open(dir, quiet);
+    assert.deepEqual((await r.map(1))?.data, map(1, 5));
+    assert.equal(r.undoDepth, 2);
+    assert.equal(r.redoDepth, 1);
+    await r.redo();
+    assert.deepEqual((await r.slice('labels', 0)).data, after0);
+    // A damaged map fails with the file's name.
+    await r.close();
+    const file = join(dir, 'maps', 'round0-z1-v2.f32');
+    const bytes = await readFile(file);
+    bytes[40] ^= 1;
+    await writeFile(file, bytes);
+    const s = await Project.open(dir, quiet);
+    await assert.rejects(s.map(1), (e: Error) => e.message.includes(file) && /checksum/.test(e.message));
+    await s.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -7,6 +7,10 @@
 //   history-g<g>.bin        the undo and redo stacks at the snapshot
 //   journal-g<g>.log        every edit, undo and redo since the snapshot, appended as it happens (length + CRC-32
 //                           records: a record torn by kill -9 is recognised and dropped, with everything after it)
+//   maps/round<r>-z<z>-v<v>.f32        membrane maps a job made (round 0 = membrane model, r = refinement round r)
+//   slices/proposal-z<z>-v<v>.u32      labels a job made for a slice that had labels already, until the user accepts
+//                                      them (one undoable edit) or discards them
+//   project.lock            the process that has the project open (lock.ts): one writer at a time
 //
 // Opening = read project.json, load its snapshot lazily, replay its journal; so undo history survives a restart.
 // Compaction (every so often, and on close) writes the slices changed since the last snapshot and the history under
@@ -14,18 +18,25 @@
 // no longer shares. A crash before the rename leaves the old generation whole; after it, the new one. Files of a
 // generation that never committed are removed on the next open.
 //
+// A job's results (storeResults) are model output, not edits: they never enter the journal or the undo history. Its
+// maps and proposed labels are written as new files (version v, never over a file project.json names), then one
+// compaction commits them with everything else; labels for a slice that was empty and never edited become that
+// slice's snapshot directly, since there is nothing of the user's to protect.
+//
 // Edits are appended to the journal before they are acknowledged: the kernel holds them from then on, so killing the
 // process loses nothing acknowledged; an fsync every few seconds bounds what a power cut can take.
-import { mkdir, open, readdir, readFile, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { applyDelta, deltaBytes, revertDelta, type LabelDelta } from '../../ml/proofread';
-import type { Labels } from '../../ml/types';
+import type { Labels, MembraneMap } from '../../ml/types';
 import { writeFileAtomic } from '../engine/atomic';
 import {
   decodeHistory,
   decodeJournal,
+  decodeMap,
   decodeSlice,
   encodeHistory,
+  encodeMap,
   encodeRecord,
   encodeSlice,
   LAYERS,
@@ -34,9 +45,11 @@ import {
   type JournalRecord,
   type ProjectLayer,
 } from './codec';
+import { ProjectLock } from './lock';
 
 export type { HistoryEntry, ProjectLayer } from './codec';
 export { ProjectFormatError } from './codec';
+export { ProjectLockedError } from './lock';
 
 export type SliceStatus = 'not-started' | 'in-progress' | 'done';
 export const SLICE_STATUSES: readonly SliceStatus[] = ['not-started', 'in-progress', 'done'];
@@ -58,8 +71,34 @@ export interface ProjectFile {
   sliceStatus: SliceStatus[];
   /** Locked segment ids per slice (z as the key). */
   locked: Record<string, number[]>;
+  /** Membrane maps stored from jobs per slice (z as the key): one file per round, round 0 first. */
+  maps: Record<string, string[]>;
+  /** Labels a job proposed per slice (z as the key), waiting to be accepted or discarded. */
+  proposals: Record<string, string>;
+  /** Version of the last stored job result (names its files); when it was stored (ISO date), or null. */
+  resultsVersion: number;
+  resultsStoredAt: string | null;
   createdAt: string;
   savedAt: string;
+}
+
+/** One slice of a job's results, as storeResults takes them. */
+export interface SliceResults {
+  z: number;
+  /** Membrane map of each round, round 0 first (float32, 1 = membrane). */
+  maps: Float32Array[];
+  /** The job's labels, or null when it made none. */
+  labels: Uint32Array | null;
+}
+
+/** What storeResults did, slice by slice. */
+export interface StoredResults {
+  /** Slices whose maps were stored. */
+  maps: number[];
+  /** Slices whose labels became the job's (they were empty and never edited). */
+  labels: number[];
+  /** Slices whose job labels wait for the user (proposals). */
+  proposals: number[];
 }
 
 export interface ProjectInit {
@@ -89,9 +128,22 @@ const COMPACT_JOURNAL_BYTES = 64 * 1024 ** 2;
 
 const PROJECT_FILE = 'project.json';
 const SLICES_DIR = 'slices';
+const MAPS_DIR = 'maps';
 
 function sliceName(layer: ProjectLayer, z: number, g: number): string {
   return `${SLICES_DIR}/${layer}-z${z}-g${g}.u32`;
+}
+
+function mapName(round: number, z: number, v: number): string {
+  return `${MAPS_DIR}/round${round}-z${z}-v${v}.f32`;
+}
+
+function proposalName(z: number, v: number): string {
+  return `${SLICES_DIR}/proposal-z${z}-v${v}.u32`;
+}
+
+function inside(dir: string, f: unknown): boolean {
+  return typeof f === 'string' && f.startsWith(`${dir}/`) && !f.includes('..') && !f.slice(dir.length + 1).includes('/');
 }
 
 function checkProjectFile(v: unknown, where: string): ProjectFile {
@@ -114,7 +166,33 @@ function checkProjectFile(v: unknown, where: string): ProjectFile {
     }
   }
   if (!Array.isArray(p.sliceStatus) || p.sliceStatus.length !== p.depth || !p.sliceStatus.every((s) => SLICE_STATUSES.includes(s))) bad('sliceStatus must list one status per slice');
-  return { ...(p as ProjectFile), slices: { labels: p.slices?.labels ?? {}, truth: p.slices?.truth ?? {} }, locked: p.locked ?? {} };
+  // Maps and proposals came with job results; projects saved before them have neither.
+  const zKey = (z: string, what: string) => {
+    if (!/^\d+$/.test(z) || Number(z) >= (p.depth as number)) bad(`${what} of slice ${z} is outside the stack`);
+  };
+  const maps = p.maps ?? {};
+  if (typeof maps !== 'object') bad('maps is not an object');
+  for (const [z, files] of Object.entries(maps)) {
+    zKey(z, 'map');
+    if (!Array.isArray(files) || files.length === 0 || !files.every((f) => inside(MAPS_DIR, f))) bad(`maps of slice ${z} are not files inside ${MAPS_DIR}/`);
+  }
+  const proposals = p.proposals ?? {};
+  if (typeof proposals !== 'object') bad('proposals is not an object');
+  for (const [z, f] of Object.entries(proposals)) {
+    zKey(z, 'proposal');
+    if (!inside(SLICES_DIR, f)) bad(`proposal file ${String(f)} is not inside ${SLICES_DIR}/`);
+  }
+  const resultsVersion = p.resultsVersion ?? 0;
+  if (!Number.isInteger(resultsVersion) || resultsVersion < 0) bad('resultsVersion is not a whole number');
+  return {
+    ...(p as ProjectFile),
+    slices: { labels: p.slices?.labels ?? {}, truth: p.slices?.truth ?? {} },
+    locked: p.locked ?? {},
+    maps,
+    proposals,
+    resultsVersion,
+    resultsStoredAt: p.resultsStoredAt ?? null,
+  };
 }
 
 export class Project {
@@ -131,6 +209,12 @@ export class Project {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private ticking = false;
+  /** Job results being stored, one after another; close() waits for them. */
+  private storing: Promise<unknown> = Promise.resolve();
+  /** Files written for a result not committed yet: the garbage collector must leave them alone. */
+  private readonly pending = new Set<string>();
+  /** The last map read, for splits in a row on one slice. */
+  private mapCache: { file: string; map: MembraneMap } | null = null;
   /** Wall time of the last compaction, for the benchmark and the status bar. */
   lastCompactMs = 0;
 
@@ -139,6 +223,7 @@ export class Project {
     private meta: ProjectFile,
     private journal: FileHandle,
     private readonly opts: Required<ProjectOptions>,
+    private readonly lock: ProjectLock,
   ) {}
 
   /** Creates a project in `folder` (created if missing; it must not hold a project already). */
@@ -153,6 +238,17 @@ export class Project {
     }
     if (!(init.width > 0 && init.height > 0 && init.depth > 0)) throw new RangeError(`project of ${init.width}×${init.height}×${init.depth}`);
     await mkdir(join(folder, SLICES_DIR), { recursive: true });
+    const lock = await ProjectLock.acquire(folder);
+    try {
+      await Project.writeNew(folder, init);
+      return await Project.openLocked(folder, opts, lock);
+    } catch (e) {
+      await lock.release();
+      throw e;
+    }
+  }
+
+  private static async writeNew(folder: string, init: ProjectInit): Promise<void> {
     const slices: ProjectFile['slices'] = { labels: {}, truth: {} };
     for (const layer of LAYERS) {
       for (let z = 0; z < init.depth; z++) {
@@ -180,14 +276,37 @@ export class Project {
       slices,
       sliceStatus: Array.from({ length: init.depth }, () => 'not-started' as const),
       locked: {},
+      maps: {},
+      proposals: {},
+      resultsVersion: 0,
+      resultsStoredAt: null,
       createdAt: now,
       savedAt: now,
     };
     await writeFileAtomic(join(folder, PROJECT_FILE), JSON.stringify(meta, null, 2));
-    return Project.open(folder, opts);
   }
 
+  /** Opens the project in `folder`; fails with ProjectLockedError while another process has it open. */
   static async open(folder: string, opts: ProjectOptions = {}): Promise<Project> {
+    // A folder without a project gets no lock file: say what is wrong first.
+    if (
+      !(await stat(join(folder, PROJECT_FILE)).then(
+        (s) => s.isFile(),
+        () => false,
+      ))
+    ) {
+      throw new ProjectFormatError(`${folder}: no EMSeg project here (no ${PROJECT_FILE})`);
+    }
+    const lock = await ProjectLock.acquire(folder);
+    try {
+      return await Project.openLocked(folder, opts, lock);
+    } catch (e) {
+      await lock.release();
+      throw e;
+    }
+  }
+
+  private static async openLocked(folder: string, opts: ProjectOptions, lock: ProjectLock): Promise<Project> {
     const where = join(folder, PROJECT_FILE);
     let text: string;
     try {
@@ -218,7 +337,7 @@ export class Project {
       syncIntervalMs: opts.syncIntervalMs ?? SYNC_INTERVAL_MS,
       compactIntervalMs: opts.compactIntervalMs ?? COMPACT_INTERVAL_MS,
       compactJournalBytes: opts.compactJournalBytes ?? COMPACT_JOURNAL_BYTES,
-    });
+    }, lock);
     try {
       if (meta.history) {
         const hp = join(folder, meta.history);
@@ -366,16 +485,179 @@ export class Project {
     return this.serial(() => this.compactNow());
   }
 
-  /** Compacts, stops the timers and closes the journal. */
-  async close(): Promise<void> {
+  /** Writes a snapshot if anything changed since the last one (the end of a job saves every open project this way). */
+  snapshot(): Promise<void> {
+    return this.serial(() => (this.journalRecords > 0 || this.dirty.size > 0 ? this.compactNow() : Promise.resolve()));
+  }
+
+  /**
+   * Stops the timers, closes the journal and releases the lock. With `snapshot: false` it skips the compaction: the
+   * synced journal already holds every edit and the next open replays it (a fast exit, and what a crash leaves).
+   */
+  async close(opts: { snapshot?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     if (this.timer) clearInterval(this.timer);
+    await this.storing;
     await this.serial(async () => {
-      if (this.journalRecords > 0) await this.compactNow();
+      if (opts.snapshot !== false && this.journalRecords > 0) await this.compactNow();
       await this.journal.sync();
       await this.journal.close();
       this.closed = true;
     });
+    await this.lock.release();
+  }
+
+  // ---- job results ------------------------------------------------------------------------------------------------
+
+  /** Rounds of membrane maps stored for slice z (0: none). */
+  mapRounds(z: number): number {
+    return this.meta.maps[String(z)]?.length ?? 0;
+  }
+
+  /** Name of the file behind a stored map or proposal (changes whenever a job stores new ones), or null. */
+  resultFile(kind: 'map' | 'proposal', z: number, round = 0): string | null {
+    return (kind === 'map' ? this.meta.maps[String(z)]?.[round] : this.meta.proposals[String(z)]) ?? null;
+  }
+
+  /** The stored membrane map of slice z after `round` (default: the last round), or null when there is none. */
+  async map(z: number, round?: number): Promise<MembraneMap | null> {
+    this.checkZ(z);
+    const files = this.meta.maps[String(z)];
+    if (!files) return null;
+    const file = files[round ?? files.length - 1];
+    if (!file) return null;
+    if (this.mapCache?.file === file) return this.mapCache.map;
+    const path = join(this.folder, file);
+    const buf = await readFile(path).catch(() => {
+      throw new ProjectFormatError(`${path}: stored membrane map missing`);
+    });
+    const map = { width: this.meta.width, height: this.meta.height, data: decodeMap(buf, this.meta.width, this.meta.height, path) };
+    this.mapCache = { file, map };
+    return map;
+  }
+
+  /** Labels a job proposed for slice z, or null. */
+  async proposal(z: number): Promise<Labels | null> {
+    this.checkZ(z);
+    const file = this.meta.proposals[String(z)];
+    if (!file) return null;
+    const path = join(this.folder, file);
+    const buf = await readFile(path).catch(() => {
+      throw new ProjectFormatError(`${path}: proposed labels missing`);
+    });
+    return { width: this.meta.width, height: this.meta.height, data: decodeSlice(buf, this.meta.width, this.meta.height, path) };
+  }
+
+  /**
+   * Stores a job's results (see the module header) and snapshots the project: maps replace the slice's stored maps;
+   * labels become the slice's labels when it is empty and was never edited, else they wait as a proposal. The files
+   * are written while edits go on; only the commit waits its turn. One store at a time.
+   */
+  storeResults(results: AsyncIterable<SliceResults>): Promise<StoredResults> {
+    const run = this.storing.then(() => this.storeNow(results));
+    this.storing = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Accepts (make computes the delta from the current labels, the proposal and the locks: one undoable edit) or
+   * discards (make null) the proposal of slice z. Returns the edit, or null when nothing changed.
+   */
+  resolveProposal(z: number, make: ((labels: Labels, proposal: Labels, locked: ReadonlySet<number>) => LabelDelta) | null): Promise<HistoryEntry | null> {
+    this.checkZ(z);
+    return this.serial(async () => {
+      const proposal = await this.proposal(z);
+      if (!proposal) throw new ProjectFormatError(`${this.folder}: slice ${z} has no proposed labels`);
+      let entry: HistoryEntry | null = null;
+      if (make) {
+        const labels = await this.slice('labels', z);
+        const delta = make(labels, proposal, this.locked(z));
+        if (delta.z !== z) throw new RangeError(`accepting slice ${z} made a delta for slice ${delta.z}`);
+        if (delta.indices.length > 0) {
+          entry = { layer: 'labels', delta };
+          // Journaled first: a crash before project.json drops the proposal leaves it to accept again, as a no-op.
+          await this.append({ op: 'edit', entry });
+          await this.replay({ op: 'edit', entry });
+        }
+      }
+      const proposals = { ...this.meta.proposals };
+      delete proposals[String(z)];
+      await this.writeMeta({ ...this.meta, proposals });
+      return entry;
+    });
+  }
+
+  private async storeNow(results: AsyncIterable<SliceResults>): Promise<StoredResults> {
+    if (this.closed) throw new ProjectFormatError(`${this.folder}: the project is closed`);
+    const v = this.meta.resultsVersion + 1;
+    const { width, height } = this.meta;
+    const maps: Record<string, string[]> = {};
+    const jobLabels = new Map<number, string>();
+    const written: string[] = [];
+    const write = async (name: string, data: Uint8Array[]) => {
+      this.pending.add(name);
+      written.push(name);
+      await writeFileAtomic(join(this.folder, name), data);
+    };
+    try {
+      await mkdir(join(this.folder, MAPS_DIR), { recursive: true });
+      for await (const r of results) {
+        this.checkZ(r.z);
+        const files: string[] = [];
+        for (const [round, m] of r.maps.entries()) {
+          if (m.length !== width * height) throw new RangeError(`map of slice ${r.z}: ${m.length} pixels for ${width}×${height}`);
+          const name = mapName(round, r.z, v);
+          await write(name, encodeMap(width, height, m));
+          files.push(name);
+        }
+        if (files.length > 0) maps[String(r.z)] = files;
+        if (r.labels) {
+          if (r.labels.length !== width * height) throw new RangeError(`labels of slice ${r.z}: ${r.labels.length} pixels for ${width}×${height}`);
+          const name = proposalName(r.z, v);
+          await write(name, encodeSlice(width, height, r.labels));
+          jobLabels.set(r.z, name);
+        }
+      }
+      return await this.serial(async () => {
+        const g = this.meta.generation + 1;
+        const edited = new Set([...this.undoStack, ...this.redoStack].filter((e) => e.layer === 'labels').map((e) => e.delta.z));
+        const labelSlices: Record<string, string> = {};
+        const proposals = { ...this.meta.proposals };
+        const stored: StoredResults = { maps: Object.keys(maps).map(Number), labels: [], proposals: [] };
+        for (const [z, name] of jobLabels) {
+          // Empty and never edited: the job's labels are simply the slice's labels (nothing of the user's is lost).
+          const empty = !edited.has(z) && (await this.slice('labels', z)).data.every((x) => x === 0);
+          if (empty) {
+            const slice = sliceName('labels', z, g);
+            await rename(join(this.folder, name), join(this.folder, slice));
+            this.pending.add(slice);
+            written.push(slice);
+            labelSlices[String(z)] = slice;
+            delete proposals[String(z)];
+            stored.labels.push(z);
+          } else {
+            proposals[String(z)] = name;
+            stored.proposals.push(z);
+          }
+        }
+        await this.compactNow({
+          labelSlices,
+          maps: { ...this.meta.maps, ...maps },
+          proposals,
+          resultsVersion: v,
+          resultsStoredAt: new Date().toISOString(),
+        });
+        for (const z of stored.labels) {
+          // Read again from the new snapshot when asked; tiles of the old labels are stale from now on.
+          this.loaded.delete(`labels:${z}`);
+          this.revisions.set(`labels:${z}`, (this.revisions.get(`labels:${z}`) ?? 0) + 1);
+        }
+        return stored;
+      });
+    } finally {
+      // Committed files are named by project.json now; uncommitted ones go with the next garbage collection.
+      for (const name of written) this.pending.delete(name);
+    }
   }
 
   // ---- internals --------------------------------------------------------------------------------------------------
@@ -458,10 +740,13 @@ export class Project {
     this.meta = m;
   }
 
-  private async compactNow(): Promise<void> {
+  /** Writes generation g + 1 and commits it; `results` adds a job's stored results to the same commit. */
+  private async compactNow(
+    results?: Pick<ProjectFile, 'maps' | 'proposals' | 'resultsVersion' | 'resultsStoredAt'> & { labelSlices: Record<string, string> },
+  ): Promise<void> {
     const t0 = performance.now();
     const g = this.meta.generation + 1;
-    const slices: ProjectFile['slices'] = { labels: { ...this.meta.slices.labels }, truth: { ...this.meta.slices.truth } };
+    const slices: ProjectFile['slices'] = { labels: { ...this.meta.slices.labels, ...results?.labelSlices }, truth: { ...this.meta.slices.truth } };
     for (const key of this.dirty) {
       const [layer, zs] = key.split(':') as [ProjectLayer, string];
       const data = this.loaded.get(key);
@@ -475,7 +760,8 @@ export class Project {
     const journal = `journal-g${g}.log`;
     await writeFileAtomic(join(this.folder, journal), new Uint8Array(0));
     // The commit point: from here on, the project is generation g.
-    await this.writeMeta({ ...this.meta, generation: g, journal, history, slices });
+    const stored = results ? { maps: results.maps, proposals: results.proposals, resultsVersion: results.resultsVersion, resultsStoredAt: results.resultsStoredAt } : {};
+    await this.writeMeta({ ...this.meta, ...stored, generation: g, journal, history, slices });
     const fh = await open(join(this.folder, journal), 'a');
     await this.journal.close().catch(() => undefined);
     this.journal = fh;
@@ -484,21 +770,35 @@ export class Project {
     this.unsynced = false;
     this.dirty.clear();
     this.lastCompact = Date.now();
-    await collectGarbage(this.folder, this.meta).catch(() => undefined);
+    await collectGarbage(this.folder, this.meta, this.pending).catch(() => undefined);
     this.lastCompactMs = performance.now() - t0;
   }
 }
 
-/** Removes files no generation refers to: leftovers of a compaction that never committed, or of the one before. */
-async function collectGarbage(folder: string, meta: ProjectFile): Promise<void> {
-  const keep = new Set<string>([PROJECT_FILE, meta.journal, ...(meta.history ? [meta.history] : [])]);
+/**
+ * Removes files no generation refers to: leftovers of a compaction that never committed, or of the one before, and
+ * maps and proposals replaced since. `pending` files (a job result being written) and this process's temporary files
+ * (a write in progress) stay.
+ */
+async function collectGarbage(folder: string, meta: ProjectFile, pending: ReadonlySet<string> = new Set()): Promise<void> {
+  const keep = new Set<string>([PROJECT_FILE, meta.journal, ...(meta.history ? [meta.history] : []), ...pending]);
   for (const layer of LAYERS) for (const f of Object.values(meta.slices[layer])) keep.add(f);
-  const ours = (name: string) => /^(journal-g\d+\.log|history-g\d+\.bin)$/.test(name) || /^\..+\.tmp-\d+-[0-9a-f]+$/.test(name);
-  for (const name of await readdir(folder)) if (ours(name) && !keep.has(name)) await rm(join(folder, name), { force: true });
-  const dir = join(folder, SLICES_DIR);
-  const names = await readdir(dir).catch(() => [] as string[]);
-  for (const name of names) {
-    const rel = `${SLICES_DIR}/${name}`;
-    if ((/^(labels|truth)-z\d+-g\d+\.u32$/.test(name) || /^\..+\.tmp-\d+-[0-9a-f]+$/.test(name)) && !keep.has(rel)) await rm(join(dir, name), { force: true });
+  for (const files of Object.values(meta.maps)) for (const f of files) keep.add(f);
+  for (const f of Object.values(meta.proposals)) keep.add(f);
+  const temp = (name: string) => {
+    const m = /^\..+\.tmp-(\d+)-[0-9a-f]+$/.exec(name);
+    return m !== null && Number(m[1]) !== process.pid;
+  };
+  const patterns: [string, RegExp][] = [
+    ['', /^(journal-g\d+\.log|history-g\d+\.bin)$/],
+    [SLICES_DIR, /^((labels|truth)-z\d+-g\d+|proposal-z\d+-v\d+)\.u32$/],
+    [MAPS_DIR, /^round\d+-z\d+-v\d+\.f32$/],
+  ];
+  for (const [dir, ours] of patterns) {
+    const names = await readdir(join(folder, dir)).catch(() => [] as string[]);
+    for (const name of names) {
+      const rel = dir ? `${dir}/${name}` : name;
+      if ((ours.test(name) || temp(name)) && !keep.has(rel)) await rm(join(folder, rel), { force: true });
+    }
   }
 }

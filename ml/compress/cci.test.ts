@@ -76,6 +76,40 @@ test('the balanced sparse kernel computes exactly what the dense kernel computes
   assert.throws(() => packBalanced(toTapMajor(pseudoRandom(co * ci * kh * kw, 8), co, ci, kh, kw), co, ci, kh, kw, opts), /quota/);
 });
 
+test('the training mask packs into the balanced kernel, which equals the dense convolution with the masked weights', () => {
+  // cciMask on a tfjs kernel [kh, kw, ci, co] (as training masks), G = 8, N = 2, ci = 20: two full groups and a
+  // trailing group of 4 channels that keeps ceil(2 · 4 / 8) = 1. A 5×3 kernel checks the padding of each axis.
+  const [kh, kw, ci, co, h, w] = [5, 3, 20, 3, 9, 11];
+  const opts = { group: 8, keep: 2 };
+  const tfjs = pseudoRandom(kh * kw * ci * co, 21);
+  const mask = cciMask(tfjs, [kh, kw, ci, co], opts);
+  const tap = new Float32Array(tfjs.length);
+  for (let t = 0; t < kh * kw; t++)
+    for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) if (mask[(t * ci + c) * co + o]) tap[(o * kh * kw + t) * ci + c] = tfjs[(t * ci + c) * co + o];
+  const packed = packBalanced(tap, co, ci, kh, kw, opts);
+  assert.equal(packed.perTap, 2 + 2 + 1);
+  assert.equal(packed.values.length, co * kh * kw * 5);
+  const x = pseudoRandom(ci * h * w, 22);
+  const sparse = convBalanced(x, h, w, packed);
+  assert.deepEqual(sparse, convDense(x, ci, h, w, tap, co, kh, kw));
+  // Every output pixel against the definition of a zero-padded "same" convolution with the masked weights.
+  let worst = 0;
+  for (let o = 0; o < co; o++)
+    for (let y = 0; y < h; y++)
+      for (let xx = 0; xx < w; xx++) {
+        let ref = 0;
+        for (let ky = 0; ky < kh; ky++)
+          for (let kx = 0; kx < kw; kx++)
+            for (let c = 0; c < ci; c++) {
+              const sy = y + ky - 2;
+              const sx = xx + kx - 1;
+              if (sy >= 0 && sy < h && sx >= 0 && sx < w && mask[((ky * kw + kx) * ci + c) * co + o]) ref += tfjs[((ky * kw + kx) * ci + c) * co + o] * x[(c * h + sy) * w + sx];
+            }
+        worst = Math.max(worst, Math.abs(sparse[(o * h + y) * w + xx] - ref));
+      }
+  assert.ok(worst < 1e-4, `largest difference ${worst}`);
+});
+
 test('CCI training: the model holds mask(shadow), and masked-out shadow weights keep learning', async () => {
   await initTf('cpu');
   const model = buildModel({ kind: 'unet', baseChannels: 4, depth: 1, inChannels: 1 });

@@ -15,6 +15,7 @@ import {
   mergeSegments,
   paintStroke,
   ProofreadError,
+  replaceLabels,
   revertDelta,
   sliceQuality,
   splitSegment,
@@ -154,6 +155,22 @@ test('delete empties one segment', () => {
   assert.throws(() => deleteSegment(l, 0, 0), ProofreadError);
 });
 
+test('replaceLabels takes the new labels everywhere except locked segments, which stay exactly as they were', () => {
+  const l = slice(6, 1, [1, 1, 0, 2, 2, 3]);
+  const next = Uint32Array.from([5, 5, 0, 5, 1, 1]);
+  // Unlocked: the delta is the plain difference, and reverting it restores the slice.
+  const plain = replaceLabels(l, 4, next, 9);
+  assert.equal(plain.z, 4);
+  assert.deepEqual([...plain.indices], [0, 1, 3, 4, 5]);
+  // Segment 1 locked: its pixels keep 1, and the proposal's id 1 elsewhere becomes the fresh id 9, not a second piece of 1.
+  const d = replaceLabels(l, 4, next, 9, new Set([1]));
+  applyDelta(l.data, d);
+  assert.deepEqual([...l.data], [1, 1, 0, 5, 9, 9]);
+  revertDelta(l.data, d);
+  assert.deepEqual([...l.data], [1, 1, 0, 2, 2, 3]);
+  assert.throws(() => replaceLabels(l, 0, new Uint32Array(3), 9), /3 pixels/);
+});
+
 test('membraneFromRaw makes dark pixels membrane', () => {
   const m = membraneFromRaw({ width: 3, height: 1, data: Uint8Array.from([0, 128, 255]) });
   assert.ok(m.data[0] > 0.9 && m.data[2] < 0.1 && m.data[1] > 0.3 && m.data[1] < 0.7);
@@ -179,6 +196,17 @@ test('sliceQuality ranks the merge and the split and scores 1 when fixed', () =>
   assert.equal(q.errors[0].share, 1);
   assert.equal(q.errors[1].kind, 'split');
   assert.deepEqual([...q.errors[1].ids].sort(), [3, 4]);
+  // Jump targets: the middle of the largest overlap, on the segment named first. The merge's overlaps with true 1
+  // and 2 tie (12 px each), the first is kept: x 0–2, centroid (1, 1.5), whose first nearest pixel is (1, 1).
+  assert.deepEqual([q.errors[0].x, q.errors[0].y], [1, 1]);
+  for (const e of q.errors) assert.equal(pred.data[e.y * w + e.x], e.ids[0]);
+  // A boundary pixel absorbed into a segment is never the target: with the overlap's first row a boundary (0, where
+  // the first pixel of the overlap in raster order lies), the jump still lands on segment 1.
+  const bounded = slice(w, 4, [...pred.data]);
+  bounded.data.fill(0, 0, 3);
+  const qb = sliceQuality(bounded, gt);
+  const mb = qb.errors.find((e) => e.kind === 'merge');
+  assert.ok(mb && bounded.data[mb.y * w + mb.x] === 1, 'the jump lands on the merged segment, not its boundary');
   assert.equal(sliceQuality(truth, gt).errors.length, 0);
   assert.equal(sliceQuality(truth, gt).scores.vrand, 1);
 });

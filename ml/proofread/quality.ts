@@ -12,7 +12,8 @@ export interface QualityError {
   kind: 'split' | 'merge';
   /** Share of all split (or all merge) pair errors on the slice, 0..1. */
   share: number;
-  /** A pixel to jump to: in the largest overlap of the offending segment. */
+  /** A pixel to jump to: of the offending segment's largest overlap, the one nearest that overlap's centroid, and
+   * never a boundary pixel (so the label there is the first of `ids`). */
   x: number;
   y: number;
   /** Predicted ids involved: the merged segment, or the pieces of the split one (largest first). */
@@ -29,8 +30,9 @@ export function sliceQuality(pred: Labels, gt: GroundTruthSegments, maxErrors = 
   const p = absorbBoundaries(pred).data;
   const seg = gt.segments;
   const width = pred.width;
-  // Joint counts keyed by (true, predicted), with one pixel of each pair remembered for the jump.
-  const joint = new Map<string, { j: number; k: number; n: number; at: number }>();
+  const raw = pred.data;
+  // Joint counts keyed by (true, predicted), with the pair's centroid for the jump.
+  const joint = new Map<string, { j: number; k: number; n: number; at: number; sx: number; sy: number }>();
   const s = new Map<number, number>();
   const t = new Map<number, number>();
   for (let i = 0; i < seg.length; i++) {
@@ -40,23 +42,29 @@ export function sliceQuality(pred: Labels, gt: GroundTruthSegments, maxErrors = 
     s.set(k, (s.get(k) ?? 0) + 1);
     t.set(j, (t.get(j) ?? 0) + 1);
     const key = `${j}:${k}`;
+    const x = i % width;
+    const y = (i - x) / width;
     const e = joint.get(key);
-    if (e) e.n++;
-    else joint.set(key, { j, k, n: 1, at: i });
+    if (e) {
+      e.n++;
+      e.sx += x;
+      e.sy += y;
+    } else joint.set(key, { j, k, n: 1, at: i, sx: x, sy: y });
   }
-  const byPred = new Map<number, { sq: number; parts: { j: number; n: number; at: number }[] }>();
-  const byTrue = new Map<number, { sq: number; parts: { k: number; n: number; at: number }[] }>();
+  type Part = { j: number; k: number; n: number; at: number };
+  const byPred = new Map<number, { sq: number; parts: Part[] }>();
+  const byTrue = new Map<number, { sq: number; parts: Part[] }>();
   for (const e of joint.values()) {
     const bp = byPred.get(e.k) ?? { sq: 0, parts: [] };
     bp.sq += e.n * e.n;
-    bp.parts.push({ j: e.j, n: e.n, at: e.at });
+    bp.parts.push(e);
     byPred.set(e.k, bp);
     const bt = byTrue.get(e.j) ?? { sq: 0, parts: [] };
     bt.sq += e.n * e.n;
-    bt.parts.push({ k: e.k, n: e.n, at: e.at });
+    bt.parts.push(e);
     byTrue.set(e.j, bt);
   }
-  const merges: (QualityError & { pairs: number })[] = [];
+  const merges: (QualityError & { pairs: number; part: Part })[] = [];
   let mergeTotal = 0;
   for (const [k, b] of byPred) {
     const size = s.get(k) ?? 0;
@@ -64,9 +72,9 @@ export function sliceQuality(pred: Labels, gt: GroundTruthSegments, maxErrors = 
     if (pairs <= 0) continue;
     mergeTotal += pairs;
     const big = b.parts.reduce((a, c) => (c.n > a.n ? c : a));
-    merges.push({ kind: 'merge', share: 0, pairs, x: big.at % width, y: Math.floor(big.at / width), ids: [k] });
+    merges.push({ kind: 'merge', share: 0, pairs, x: 0, y: 0, ids: [k], part: big });
   }
-  const splits: (QualityError & { pairs: number })[] = [];
+  const splits: (QualityError & { pairs: number; part: Part })[] = [];
   let splitTotal = 0;
   for (const [j, b] of byTrue) {
     const size = t.get(j) ?? 0;
@@ -74,14 +82,36 @@ export function sliceQuality(pred: Labels, gt: GroundTruthSegments, maxErrors = 
     if (pairs <= 0) continue;
     splitTotal += pairs;
     const parts = b.parts.slice().sort((a, c) => c.n - a.n);
-    splits.push({ kind: 'split', share: 0, pairs, x: parts[0].at % width, y: Math.floor(parts[0].at / width), ids: parts.map((q) => q.k) });
+    splits.push({ kind: 'split', share: 0, pairs, x: 0, y: 0, ids: parts.map((q) => q.k), part: parts[0] });
   }
   for (const m of merges) m.share = m.pairs / mergeTotal;
   for (const m of splits) m.share = m.pairs / splitTotal;
   // Rank by the absolute number of wrong pairs: a split and a merge compete on the same scale.
-  const errors = [...merges, ...splits]
-    .sort((a, b) => b.pairs - a.pairs)
-    .slice(0, maxErrors)
-    .map(({ pairs: _pairs, ...e }) => e);
+  const ranked = [...merges, ...splits].sort((a, b) => b.pairs - a.pairs).slice(0, maxErrors);
+  // Where to jump: the first pixel of an overlap is on its top edge, often a boundary pixel that absorbing gave the
+  // segment; the pixel of the overlap (not on a boundary) nearest its centroid is in the middle of what to look at.
+  // One more pass over the slice, only for the errors listed.
+  const wanted = new Map<number, Map<number, { cx: number; cy: number; best: number; at: number }>>();
+  for (const e of ranked) {
+    const part = joint.get(`${e.part.j}:${e.part.k}`);
+    if (!part) continue;
+    const byK = wanted.get(part.j) ?? new Map();
+    byK.set(part.k, { cx: part.sx / part.n, cy: part.sy / part.n, best: Infinity, at: part.at });
+    wanted.set(part.j, byK);
+  }
+  for (let i = 0; i < seg.length; i++) {
+    const w = wanted.get(seg[i])?.get(raw[i]);
+    if (!w) continue;
+    const x = i % width;
+    const d = (x - w.cx) ** 2 + ((i - x) / width - w.cy) ** 2;
+    if (d < w.best) {
+      w.best = d;
+      w.at = i;
+    }
+  }
+  const errors = ranked.map(({ pairs: _pairs, part, ...e }) => {
+    const at = wanted.get(part.j)?.get(part.k)?.at ?? part.at;
+    return { ...e, x: at % width, y: Math.floor(at / width) };
+  });
   return { scores, errors };
 }

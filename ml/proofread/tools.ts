@@ -7,7 +7,7 @@
 import type { Labels, MembraneMap } from '../types';
 import { connectedComponents } from '../segmentation/components';
 import { floodFromSeeds } from '../segmentation/watershed';
-import { deltaFromChanges, type LabelDelta } from './delta';
+import { deltaBetween, deltaFromChanges, type LabelDelta } from './delta';
 
 /** A tool refused an edit for a reason the user should read (a locked segment, a cut that cuts nothing). */
 export class ProofreadError extends Error {
@@ -298,6 +298,37 @@ export function cutSegment(labels: Labels, z: number, id: number, line: ArrayLik
       const c = cc.labels[y * bw + x];
       changed.push(i);
       values.push(c === 0 ? 0 : newId[c]);
+    }
+  }
+  return deltaFromChanges(z, data, changed, values);
+}
+
+/**
+ * Replaces the slice by `next` (a model's segmentation the user accepted) as one delta. Locked segments keep every
+ * pixel they have; where `next` would put a locked id somewhere else, that piece gets a fresh id instead (firstNewId,
+ * firstNewId + 1, … per locked id met), so a lock means the segment stays exactly as it was.
+ */
+export function replaceLabels(labels: Labels, z: number, next: Uint32Array, firstNewId: number, locked: ReadonlySet<number> = NONE): LabelDelta {
+  const { data } = labels;
+  if (next.length !== data.length) throw new RangeError(`replaceLabels: ${next.length} pixels for a slice of ${data.length}`);
+  if (locked.size === 0) return deltaBetween(z, data, next);
+  const fresh = new Map<number, number>();
+  const changed: number[] = [];
+  const values: number[] = [];
+  for (let i = 0; i < data.length; i++) {
+    if (locked.has(data[i])) continue;
+    let v = next[i];
+    if (locked.has(v)) {
+      let f = fresh.get(v);
+      if (f === undefined) {
+        f = firstNewId + fresh.size;
+        fresh.set(v, f);
+      }
+      v = f;
+    }
+    if (v !== data[i]) {
+      changed.push(i);
+      values.push(v);
     }
   }
   return deltaFromChanges(z, data, changed, values);

@@ -1,9 +1,11 @@
 // The batch panel: run `emseg batch`'s engine over a folder from the app. Choose the input and output folders, start,
 // watch the counts, ETA and each item as it finishes, stop, and start again to resume (finished items are skipped by
-// the engine's manifest, not by this panel). Any finished item opens in the viewer with its maps and labels.
+// the engine's manifest, not by this panel). Any finished item opens in the viewer with its maps and labels. Batches
+// run the membrane model chosen in the model picker (the Jobs panel), like jobs do.
 import { useEffect, useState } from 'react';
 import type { BatchInfo, EmsegApi, StackSummary } from '../../main/api/contract';
 import { eta } from './JobsPanel';
+import { modelSummary, useModels } from './ModelPicker';
 
 interface Props {
   api: EmsegApi;
@@ -22,6 +24,7 @@ export function BatchPanel({ api, defaultInput, nativePicker, onOpened, onError,
   const [rounds, setRounds] = useState('');
   const [report, setReport] = useState(true);
   const [batches, setBatches] = useState<BatchInfo[]>([]);
+  const models = useModels(api, onError);
 
   useEffect(() => {
     api.listBatches({}).then(setBatches, () => undefined);
@@ -39,7 +42,13 @@ export function BatchPanel({ api, defaultInput, nativePicker, onOpened, onError,
 
   const start = (inPath: string, out: string) => {
     api
-      .startBatch({ input: inPath, outDir: out, ...(rounds.trim() !== '' ? { refineRounds: Number(rounds) } : {}), report })
+      .startBatch({
+        input: inPath,
+        outDir: out,
+        ...(rounds.trim() !== '' ? { refineRounds: Number(rounds) } : {}),
+        report,
+        ...(models.chosenModel !== undefined ? { membraneModel: models.chosenModel } : {}),
+      })
       .then(() => undefined, onError);
   };
   const pick = (set: (p: string) => void) => api.pickPath({ mode: 'folder' }).then((r) => r && set(r.path), onError);
@@ -66,6 +75,9 @@ export function BatchPanel({ api, defaultInput, nativePicker, onOpened, onError,
             </button>
           )}
         </label>
+        <div className="hint" title={models.current?.path} data-testid="batch-model">
+          membrane model: {models.current ? `${models.current.name} (${modelSummary(models.current)})` : '…'} — chosen in the Jobs panel
+        </div>
         <div className="job-options">
           <label title="Refinement rounds; empty = the refiner's own choice">
             rounds <input type="number" min={0} max={20} value={rounds} placeholder="auto" onChange={(e) => setRounds(e.target.value)} className="small" />

@@ -8,9 +8,12 @@ interface Props {
   api: EmsegApi;
   onOpen: (path: string) => void;
   onClose: () => void;
+  /** What the folder is for, when it is not a stack (the model picker opens model folders with it). */
+  title?: string;
+  openLabel?: string;
 }
 
-export function FolderBrowser({ api, onOpen, onClose }: Props) {
+export function FolderBrowser({ api, onOpen, onClose, title = 'Open a stack', openLabel = 'Open this folder as a stack' }: Props) {
   const [listing, setListing] = useState<BrowseResult | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [typed, setTyped] = useState('');
@@ -35,8 +38,8 @@ export function FolderBrowser({ api, onOpen, onClose }: Props) {
 
   return (
     <div className="modal-backdrop" onClick={onClose}>
-      <div className="modal" role="dialog" aria-label="Open a stack" onClick={(e) => e.stopPropagation()} data-testid="folder-browser">
-        <h2>Open a stack</h2>
+      <div className="modal" role="dialog" aria-label={title} onClick={(e) => e.stopPropagation()} data-testid="folder-browser">
+        <h2>{title}</h2>
         <div className="roots">
           {listing?.roots.map((r) => (
             <button key={r.path} type="button" onClick={() => go(r.path)} title={r.path}>
@@ -72,7 +75,7 @@ export function FolderBrowser({ api, onOpen, onClose }: Props) {
             Cancel
           </button>
           <button type="button" disabled={!listing} onClick={() => listing && onOpen(listing.path)} data-testid="open-this-folder">
-            Open this folder as a stack
+            {openLabel}
           </button>
         </div>
       </div>

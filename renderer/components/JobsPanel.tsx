@@ -1,7 +1,9 @@
 // Jobs: start predict (membrane model), refine (plus refinement rounds) and segment (plus watershed) on the open
-// stack, all slices or the current one; follow progress and ETA; cancel. The list shows every job of the session.
+// stack, all slices or the current one, with the membrane model chosen in the model picker; follow progress and ETA;
+// cancel. The list shows every job of the session.
 import { useState } from 'react';
-import type { JobInfo, JobKind, JobParams, StackSummary } from '../../main/api/contract';
+import type { EmsegApi, JobInfo, JobKind, JobParams, StackSummary } from '../../main/api/contract';
+import { ModelPicker, modelSummary, useModels } from './ModelPicker';
 
 /** Time left for a progress line (jobs and batches). */
 export function eta(seconds: number | null): string {
@@ -14,30 +16,51 @@ export function eta(seconds: number | null): string {
 const KIND_NAMES: Record<JobKind, string> = { predict: 'Predict', refine: 'Refine', segment: 'Segment', pipeline: 'Pipeline' };
 
 interface Props {
+  api: EmsegApi;
+  /** Electron's folder dialog is available (else the model picker uses the folder browser). */
+  nativePicker: boolean;
   stack: StackSummary | null;
   z: number;
   jobs: JobInfo[];
   onStart: (kind: JobKind, params: JobParams) => void;
   onCancel: (jobId: string) => void;
+  onError: (e: unknown) => void;
 }
 
-export function JobsPanel({ stack, z, jobs, onStart, onCancel }: Props) {
+/** Last part of a folder path, for the job list. */
+const folderName = (path: string): string => path.split(/[\\/]/).filter(Boolean).pop() ?? path;
+
+export function JobsPanel({ api, nativePicker, stack, z, jobs, onStart, onCancel, onError }: Props) {
   const [scope, setScope] = useState<'slice' | 'all'>('slice');
   const [rounds, setRounds] = useState('');
   const [tta, setTta] = useState(false);
-  const [membraneModel, setMembraneModel] = useState('');
   const [refiner, setRefiner] = useState('');
+  const [picking, setPicking] = useState(false);
+  const models = useModels(api, onError);
   const params = (): JobParams => ({
     ...(scope === 'slice' ? { slices: [z] } : {}),
     ...(rounds.trim() !== '' ? { rounds: Number(rounds) } : {}),
     ...(tta ? { tta: true } : {}),
-    ...(membraneModel.trim() !== '' ? { membraneModel: membraneModel.trim() } : {}),
+    ...(models.chosenModel !== undefined ? { membraneModel: models.chosenModel } : {}),
     ...(refiner.trim() !== '' ? { refiner: refiner.trim() } : {}),
   });
   const start = (kind: JobKind) => onStart(kind, params());
   return (
     <section className="panel" aria-label="Jobs">
       <h2>Jobs</h2>
+      <div className="job-model">
+        <span className="job-model-name" title={models.current ? `${models.current.path}\n${modelSummary(models.current)}` : undefined} data-testid="model-current">
+          model: <strong>{models.current?.name ?? (models.list ? 'none found' : '…')}</strong>
+        </span>
+        <button type="button" onClick={() => setPicking(true)} data-testid="model-choose" title="Choose the membrane model: shipped, compressed or a folder of yours">
+          Choose…
+        </button>
+        {models.current && (
+          <div className="hint" data-testid="model-summary">
+            {modelSummary(models.current)}
+          </div>
+        )}
+      </div>
       <div className="job-buttons">
         {(['predict', 'refine', 'segment'] as const).map((k) => (
           <button key={k} type="button" disabled={!stack} onClick={() => start(k)} data-testid={`start-${k}`}>
@@ -60,10 +83,7 @@ export function JobsPanel({ stack, z, jobs, onStart, onCancel }: Props) {
         </label>
       </div>
       <details className="job-models">
-        <summary>Models</summary>
-        <label title="Folder of a membrane model (emseg train); empty = the shipped one">
-          membrane model <input value={membraneModel} placeholder="shipped" onChange={(e) => setMembraneModel(e.target.value)} data-testid="membrane-model" />
-        </label>
+        <summary>Refiner</summary>
         <label title="Folder of a refiner (emseg train-refiner); empty = the shipped one">
           refiner <input value={refiner} placeholder="shipped" onChange={(e) => setRefiner(e.target.value)} data-testid="refiner-model" />
         </label>
@@ -87,12 +107,18 @@ export function JobsPanel({ stack, z, jobs, onStart, onCancel }: Props) {
               <div className="hint">
                 {j.done}/{j.total || '?'} · {j.stage}
                 {active && j.etaSeconds !== null ? ` · ${eta(j.etaSeconds)}` : ''}
+                {j.membraneModel !== undefined && (
+                  <span title={j.membraneModel} data-testid="job-model">
+                    {` · model ${folderName(j.membraneModel)}`}
+                  </span>
+                )}
               </div>
               {j.error && <div className="error">{j.error}</div>}
             </li>
           );
         })}
       </ul>
+      {picking && <ModelPicker api={api} models={models} nativePicker={nativePicker} onError={onError} onClose={() => setPicking(false)} />}
     </section>
   );
 }

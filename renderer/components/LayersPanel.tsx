@@ -45,7 +45,7 @@ export function LayersPanel({ rows, settings, onSetting, raw, onRaw, onAutoLevel
                   difference to round {(row.round ?? 1) - 1}
                 </label>
               )}
-              {(row.kind === 'labels' || row.kind === 'truth') && (
+              {(row.kind === 'labels' || row.kind === 'truth' || row.kind === 'proposal') && (
                 <label className="layer-option">
                   <input type="checkbox" checked={s.boundaryOnly ?? false} onChange={(e) => set({ boundaryOnly: e.target.checked })} data-testid={`layer-${row.id}-boundary`} />
                   boundaries only

@@ -1,12 +1,13 @@
 // The proofreading panel: create or open a project, choose a tool (buttons and the shortcuts of shortcuts.ts), brush
 // size, label and layer, undo and redo, per-slice ground-truth status, live V_rand / V_info with the largest errors
-// (click one to jump there), export. Pointer gestures are the controller's (controller.ts), outside React; this
+// (click one to jump there), a job's proposed labels (accept or discard), export; the notice when a finished job's
+// results were stored in the project (a 'project' event). Pointer gestures are the controller's (controller.ts), outside React; this
 // component holds only settings and the small results the main side returns.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { EditResult, EmsegApi, JobInfo, ProjectLayer, ProjectSummary, SliceQualityResult, SliceStatus, StackSummary } from '../../main/api/contract';
 import type { Scene } from '../scene/scene';
 import { ProofreadController, type ToolId, type ToolSettings } from './controller';
-import { SHORTCUTS, TOOL_KEYS, TOOL_NAMES } from './shortcuts';
+import { SHORTCUTS, TOOL_KEYS, TOOL_NAMES, VIEW_SHORTCUTS, type Shortcut } from './shortcuts';
 
 interface Props {
   api: EmsegApi;
@@ -33,21 +34,29 @@ function isTyping(t: EventTarget | null): boolean {
 const STATUS_NAMES: Record<SliceStatus, string> = { 'not-started': 'not started', 'in-progress': 'in progress', done: 'done' };
 const TOOLS: ToolId[] = ['navigate', 'paint', 'erase', 'fill', 'pick', 'merge', 'split', 'cut', 'delete', 'lock'];
 
+function ShortcutTable({ rows }: { rows: Shortcut[] }) {
+  return (
+    <table className="shortcuts">
+      <tbody>
+        {rows.map((s) => (
+          <tr key={s.keys}>
+            <th>{s.keys}</th>
+            <td>{s.what}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 export function HelpOverlay({ onClose }: { onClose: () => void }) {
   return (
     <div className="modal-backdrop" onClick={onClose} data-testid="help-overlay">
       <div className="modal" role="dialog" aria-label="Keyboard shortcuts" onClick={(e) => e.stopPropagation()}>
         <h2>Proofreading shortcuts</h2>
-        <table className="shortcuts">
-          <tbody>
-            {SHORTCUTS.map((s) => (
-              <tr key={s.keys}>
-                <th>{s.keys}</th>
-                <td>{s.what}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <ShortcutTable rows={SHORTCUTS} />
+        <h2>Viewer</h2>
+        <ShortcutTable rows={VIEW_SHORTCUTS} />
         <button type="button" onClick={onClose}>
           Close
         </button>
@@ -82,11 +91,11 @@ export function ProofreadPanel({ api, scene, stack, z, jobs, project, rev, onPro
   }, [api, onError]);
 
   const edited = useCallback(
-    (r: EditResult) => {
+    (r: EditResult, patch: Partial<ProjectSummary> = {}) => {
       const p = live.current.project;
       if (!p) return;
       const truthSlices = r.layer === 'truth' && r.z !== null && !p.truthSlices.includes(r.z) ? [...p.truthSlices, r.z].sort((a, b) => a - b) : p.truthSlices;
-      onProject({ ...p, undoDepth: r.undoDepth, redoDepth: r.redoDepth, truthSlices });
+      onProject({ ...p, ...patch, undoDepth: r.undoDepth, redoDepth: r.redoDepth, truthSlices });
       if (r.changedPx > 0) onEdited();
       if (r.newIds.length > 0) setHint(`new segment${r.newIds.length > 1 ? 's' : ''} ${r.newIds.join(', ')}`);
       refreshQuality();
@@ -143,6 +152,56 @@ export function ProofreadPanel({ api, scene, stack, z, jobs, project, rev, onPro
     [api, controller, edited],
   );
 
+  /** Accepts (one undoable edit per slice) or discards the labels a job proposed for these slices, in order. */
+  const resolveProposals = useCallback(
+    (slices: number[], accept: boolean) => {
+      const p = live.current.project;
+      if (!p || !controller) return;
+      void controller.run(async () => {
+        for (const at of slices) {
+          const r = await api.resolveProposal({ projectId: p.projectId, z: at, accept });
+          edited(r.edit, { proposals: r.proposals });
+        }
+      });
+    },
+    [api, controller, edited],
+  );
+
+  // A job ended: the main side stored its results in the project (and saved it). Take the new summary; labels a job
+  // put on empty slices and stored maps need their tiles fetched anew.
+  useEffect(() => {
+    if (!projectId) return;
+    return api.onEvent((e) => {
+      if (e.type !== 'project' || e.project.projectId !== projectId) return;
+      onProject(e.project);
+      if (e.error) {
+        onError(new Error(e.error));
+        return;
+      }
+      const s = e.stored;
+      if (!s) return;
+      if (s.labels.length > 0) onEdited();
+      refreshQuality();
+      const parts = [`membrane maps of ${s.maps.length} slice${s.maps.length === 1 ? '' : 's'}`];
+      if (s.labels.length > 0) parts.push(`labels of slices ${s.labels.map((z) => z + 1).join(', ')} (they were empty)`);
+      if (s.proposals.length > 0) parts.push(`proposed labels for slices ${s.proposals.map((z) => z + 1).join(', ')}: accept or discard them under Proofreading`);
+      onNotice(`Job ${s.jobId} saved in the project: ${parts.join('; ')}.`);
+    });
+  }, [api, projectId, onProject, onEdited, onError, onNotice, refreshQuality]);
+
+  // The help overlay opens with or without a project: it lists the viewer's keys too.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (isTyping(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (e.key === '?' || e.key.toLowerCase() === 'h') setHelp((h) => !h);
+      else if (e.key === 'Escape') setHelp(false);
+      else return;
+      e.preventDefault();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, []);
+
   const newLabel = useCallback(() => {
     const p = live.current.project;
     if (!p) return;
@@ -165,9 +224,7 @@ export function ProofreadPanel({ api, scene, stack, z, jobs, project, rev, onPro
         return;
       }
       if (e.altKey || e.ctrlKey || e.metaKey) return;
-      if (e.key === '?' || key === 'h') setHelp((h) => !h);
-      else if (e.key === 'Escape') {
-        setHelp(false);
+      if (e.key === 'Escape') {
         controller?.reset();
         setSettings((s) => ({ ...s, tool: 'navigate' }));
       } else if (e.key === '[') setSettings((s) => ({ ...s, radiusPx: Math.max(0.5, s.radiusPx - 1) }));
@@ -236,12 +293,19 @@ export function ProofreadPanel({ api, scene, stack, z, jobs, project, rev, onPro
             <option value="empty">empty</option>
           </select>
         </label>
+        <div className="buttons">
+          <button type="button" onClick={() => setHelp(true)} title="Shortcuts (?)" data-testid="help">
+            Shortcuts (?)
+          </button>
+        </div>
+        {help && <HelpOverlay onClose={() => setHelp(false)} />}
       </section>
     );
   }
 
   const locked = project.locked[String(z)] ?? [];
   const hasTruth = project.truthSlices.includes(z);
+  const hasProposal = project.proposals.includes(z);
   return (
     <section className="panel" aria-label="Proofreading" data-testid="proofread-panel" data-project-id={project.projectId}>
       <h2>Proofreading</h2>
@@ -310,6 +374,24 @@ export function ProofreadPanel({ api, scene, stack, z, jobs, project, rev, onPro
         </button>
       </div>
       {hint && <div className="hint" data-testid="proofread-hint">{hint}</div>}
+      {project.proposals.length > 0 && (
+        <div className="proposal" data-testid="proposal">
+          <div className="hint">
+            {hasProposal ? `A job's labels wait for slice ${z + 1} (layer "Proposed labels")` : `A job's labels wait for slice${project.proposals.length > 1 ? 's' : ''} ${project.proposals.map((s) => s + 1).join(', ')}`}
+          </div>
+          <div className="buttons">
+            <button type="button" disabled={!hasProposal} onClick={() => resolveProposals([z], true)} title="Replace this slice's labels by the job's (one undoable edit; locked segments stay)" data-testid="proposal-accept">
+              Accept
+            </button>
+            <button type="button" disabled={!hasProposal} onClick={() => resolveProposals([z], false)} data-testid="proposal-discard">
+              Discard
+            </button>
+            <button type="button" onClick={() => resolveProposals(project.proposals, true)} data-testid="proposal-accept-all">
+              Accept all ({project.proposals.length})
+            </button>
+          </div>
+        </div>
+      )}
       {locked.length > 0 && <div className="hint">locked on this slice: {locked.join(', ')}</div>}
       <label className="layer-option">
         ground truth of slice {z + 1}

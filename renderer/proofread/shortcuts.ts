@@ -1,4 +1,5 @@
-// The proofreading keyboard shortcuts, listed once: the key handler and the help overlay both read this table.
+// The keyboard shortcuts, listed once: the key handlers and the help overlay both read these tables (the viewer's
+// navigation keys live in App.tsx and are listed in VIEW_SHORTCUTS).
 // Letters follow napari's labels layer where it has one (P paint, E erase, F fill, L pick, M new label, [ ] brush
 // size); undo and redo are the platform's usual keys. F means fill while a project is open, so fitting the slice
 // moves to 0 then (Photoshop's "fit on screen"), the Fit button still does it too.
@@ -53,6 +54,16 @@ export const SHORTCUTS: Shortcut[] = [
   { keys: 'Ctrl+Z', what: 'undo' },
   { keys: 'Ctrl+Shift+Z / Ctrl+Y', what: 'redo' },
   { keys: 'Space + drag, middle drag', what: 'pan with any tool' },
-  { keys: '0', what: 'fit the slice' },
-  { keys: '?', what: 'this help' },
+  { keys: '? / H', what: 'this help (Esc closes it)' },
+];
+
+/** The viewer's own keys (App.tsx), listed in the same overlay: they work with or without a project. */
+export const VIEW_SHORTCUTS: Shortcut[] = [
+  { keys: '← / →, ↑ / ↓', what: 'previous / next slice' },
+  { keys: 'PageUp / PageDown', what: '10 slices back / forward' },
+  { keys: 'Home / End', what: 'first / last slice' },
+  { keys: 'Drag, wheel', what: 'pan; zoom at the cursor' },
+  { keys: 'F / 0', what: 'fit the slice (F only without a project: there F is fill)' },
+  { keys: '1', what: 'one data pixel per screen pixel' },
+  { keys: '+ / −', what: 'zoom in / out' },
 ];

@@ -2,15 +2,16 @@
 // never in React state. A byte-bounded LRU of typed arrays plus a fetch queue with two priorities (tiles on screen
 // first, then the next and previous slices), at most six requests in flight (the browser's per-host limit), and a
 // version number that goes up whenever data arrives so subscribers (the scene, the status bar) know to look again.
-import type { EmsegApi, PixelType, ProjectLayer, ResultLayer, TileGeometry } from '../../main/api/contract';
+import type { EmsegApi, PixelType, ProjectReadLayer, ResultLayer, TileGeometry } from '../../main/api/contract';
 import type { TilePixels } from './colorize';
 
 export type TileSource =
   | { kind: 'raw'; stackId: string; pixelType: PixelType }
   | { kind: 'result'; jobId: string; layer: Exclude<ResultLayer, 'truth'> }
   | { kind: 'truth'; stackId: string }
-  /** A proofreading project's layer; `rev` goes up with every edit, so edited tiles get new keys and are fetched anew. */
-  | { kind: 'project'; projectId: string; layer: ProjectLayer; rev: number };
+  /** A proofreading project's layer (labels, ground truth, a job's proposed labels, a stored map round); `rev` goes up
+   * with every edit and every stored job result, so changed tiles get new keys and are fetched anew. */
+  | { kind: 'project'; projectId: string; layer: ProjectReadLayer; rev: number };
 
 export function sourceKey(s: TileSource): string {
   if (s.kind === 'project') return `proj:${s.projectId}:${s.layer}:r${s.rev}`;
@@ -55,7 +56,9 @@ const MAX_BYTES = 384 * 1024 ** 2;
 const RETRY_AFTER_MS = 3000;
 
 function view(source: TileSource, buf: ArrayBuffer): TilePixels {
-  if (source.kind !== 'raw') return source.kind === 'result' && source.layer !== 'labels' ? new Float32Array(buf) : new Uint32Array(buf); // project layers are uint32 too
+  // Maps (a job's rounds, a project's stored rounds) are float32; labels and ground truth uint32.
+  if (source.kind === 'result' || source.kind === 'project') return source.layer.startsWith('round-') ? new Float32Array(buf) : new Uint32Array(buf);
+  if (source.kind === 'truth') return new Uint32Array(buf);
   switch (source.pixelType) {
     case 'uint8':
       return new Uint8Array(buf);

@@ -12,6 +12,7 @@ const suites: Record<string, () => Promise<Bench>> = {
   models: async () => (await import('../../bench/models')).benchModels,
   batch: async () => (await import('../../bench/batch')).benchBatch,
   compress: async () => (await import('../../bench/compress')).benchCompress,
+  cci: async () => (await import('../../bench/cci')).benchCci,
   ui: async () => (await import('../../bench/ui')).benchUi,
   proofread: async () => (await import('../../bench/proofread')).benchProofread,
 };

@@ -3,7 +3,7 @@
 // naming the option.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../index';
@@ -54,10 +54,13 @@ test('compress --method lpsphere and --report from the command line; bad options
 
     const report = await capture(['compress', '--report', '--models', `${src},${out}`, '--images', images, '--labels', labels, '--val-slices', '2', '--threads', '1', '--json', '--quiet']);
     assert.equal(report.code, 0, report.err);
-    const rows = (JSON.parse(report.out) as { rows: Array<{ method: string; sparsity?: number }> }).rows;
+    const rows = (JSON.parse(report.out) as { rows: Array<{ method: string; sparsity?: number; vrand: number; vinfo: number; mpxPerS: number }> }).rows;
     assert.deepEqual(rows.map((r) => r.method), ['none', 'lpsphere']);
     assert.equal(rows[1].sparsity, c.sparsity);
-    assert.ok(((await loadModel(out)).record.compression as Record<string, unknown>).report, 'the row is kept in the record (the model picker shows it)');
+    // The row is kept in the record for the app's model picker, with the reference row it was compared with.
+    const kept = ((await loadModel(out)).record.compression as Record<string, unknown>).report as { vrand: number; reference: Record<string, unknown> };
+    assert.equal(kept.vrand, rows[1].vrand);
+    assert.deepEqual(kept.reference, { path: await realpath(src), model: 'src', mpxPerS: rows[0].mpxPerS, vrand: rows[0].vrand, vinfo: rows[0].vinfo });
 
     for (const [args, message] of [
       [['--method', 'magnitude'], /--method magnitude needs --sparsity/],

@@ -2,14 +2,14 @@
 // relief / magnitude pruning, Lp-sphere sparse training, a binarized network), or with --report measures model folders
 // side by side: file size, inference speed in EMSeg, V_rand / V_info, sparsity, and a binarized model's ensembles.
 import os from 'node:os';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError, type Command, type CommandContext } from '../command';
 import { num, str } from '../options';
 import { parseSliceRange } from '../../engine/slices';
 import { loadLabelledSlices, type LabelledSlice } from '../../engine/datasets';
 import { loadModel, saveModel } from '../../engine/model-store';
-import { DEFAULT_MEMBRANE_MODEL, SAMPLE_DATA, SAMPLE_STACK } from '../../engine/models';
+import { COMPRESSED_MODELS, DEFAULT_MEMBRANE_MODEL, SAMPLE_STACK } from '../../engine/models';
 import {
   COMPRESSION_METHODS, DEFAULT_BINARY, DEFAULT_LPSPHERE, DEFAULT_RELIEF, compressModel, measureEnsemble, measureModelFolder, reportMarkdown, type CompressionMethod, type ReportRow,
 } from '../../engine/compress';
@@ -22,9 +22,6 @@ function sizesOption(ctx: CommandContext, name: string, def: number[]): number[]
   if (out.length === 0 || out.some((k) => !Number.isInteger(k) || k < 1 || k > 64)) throw new UsageError(`--${name} must be a list of whole numbers from 1 to 64, like 1,2,4,8,16; got '${raw}'`);
   return [...new Set(out)].sort((a, b) => a - b);
 }
-
-/** Where `emseg compress` puts models by default, and where --report looks for them. */
-export const COMPRESSED_MODELS = join(SAMPLE_DATA, 'models', 'compressed');
 
 function labelValue(ctx: CommandContext, fallback: unknown): 0 | 255 {
   const v = str(ctx, 'label-membrane-value') ?? (fallback === undefined ? undefined : String(fallback));
@@ -53,10 +50,14 @@ async function runReport(ctx: CommandContext): Promise<number> {
   const threads = num(ctx, 'threads', os.availableParallelism(), { min: 1, int: true });
   const ensembleSizes = sizesOption(ctx, 'ensemble-sizes', DEFAULT_BINARY.ensembleSizes);
   const rows: ReportRow[] = [];
+  // The first row is what × and ΔV_rand compare with; each compressed folder keeps it beside its own row.
+  let reference: { path: string; model: string; mpxPerS: number; vrand: number; vinfo: number } | null = null;
   for (const dir of models) {
     if (!ctx.quiet) ctx.err(`compress --report: ${dir}`);
     const row = await measureModelFolder(dir, val, mv, { threads });
     rows.push(row);
+    const isReference = reference === null;
+    reference ??= { path: await realpath(dir), model: row.model, mpxPerS: row.mpxPerS, vrand: row.vrand, vinfo: row.vinfo };
     const loaded = await loadModel(dir);
     const isBinary = loaded.record.config.kind === 'unet' && loaded.record.config.binary !== undefined;
     const ensemble = isBinary ? await measureEnsemble(dir, val, mv, ensembleSizes, { threads }) : undefined;
@@ -65,7 +66,8 @@ async function runReport(ctx: CommandContext): Promise<number> {
     }
     // The app's model picker shows a compressed model's row: keep it in its record.
     if (loaded.record.compression) {
-      const compression = { ...loaded.record.compression, report: { ...row, threads, slices: val.length }, ...(ensemble ? { ensemble } : {}) };
+      const report = { ...row, threads, slices: val.length, ...(isReference ? {} : { reference }) };
+      const compression = { ...loaded.record.compression, report, ...(ensemble ? { ensemble } : {}) };
       await saveModel(dir, { ...loaded.record, compression }, loaded.weights);
     }
   }

@@ -1,6 +1,6 @@
 // `emseg train-refiner`: trains the refinement CNN (Wu 2015) on maps of a trained membrane model.
 import os from 'node:os';
-import type { Command } from '../command';
+import { UsageError, type Command } from '../command';
 import { membraneValue, num, str } from '../options';
 import { createProgressBar } from '../progress';
 import { parseSliceRange } from '../../engine/slices';
@@ -30,13 +30,14 @@ Options:
   --steps <n>              steps per stage (default 300)
   --max-rounds <n>         largest number of rounds considered on validation (default 4)
   --channels <n>           width (default 16)   --branch-layers <n>  reach (default 6)
+  --weighting <plain|balanced>  loss weighting (default plain; balanced weighs membrane pixels up to half the loss)
   --batch <n> (default 8)  --crop <px> (default 128)  --lr <x> (default 0.001)  --workers <n>  --seed <n>
 `,
   options: {
     images: { type: 'string' }, labels: { type: 'string' }, 'label-membrane-value': { type: 'string' }, 'val-slices': { type: 'string' },
     'train-slices': { type: 'string' }, membrane: { type: 'string' }, out: { type: 'string' }, 'no-raw': { type: 'boolean' }, stages: { type: 'string' },
     steps: { type: 'string' }, 'max-rounds': { type: 'string' }, channels: { type: 'string' }, 'branch-layers': { type: 'string' },
-    batch: { type: 'string' }, crop: { type: 'string' }, lr: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, 'eval-every': { type: 'string' },
+    batch: { type: 'string' }, crop: { type: 'string' }, lr: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, 'eval-every': { type: 'string' }, weighting: { type: 'string' },
   },
   async run(ctx) {
     const mv = membraneValue(ctx, 'label-membrane-value');
@@ -47,6 +48,8 @@ Options:
     const useRaw = ctx.values['no-raw'] !== true;
     const stages = num(ctx, 'stages', 2, { min: 1, int: true });
     const steps = num(ctx, 'steps', 300, { min: 1, int: true });
+    const weighting = str(ctx, 'weighting') ?? 'plain';
+    if (weighting !== 'plain' && weighting !== 'balanced') throw new UsageError(`--weighting must be plain or balanced, got '${weighting}'`);
     const bar = createProgressBar('train-refiner', stages * steps, { quiet: ctx.quiet });
     const result = await trainRefiner({
       membrane: str(ctx, 'membrane') ?? DEFAULT_MEMBRANE_MODEL,
@@ -59,7 +62,7 @@ Options:
       stages, stepsPerStage: steps, maxRounds: num(ctx, 'max-rounds', 4, { min: 1, int: true }),
       batchSize: num(ctx, 'batch', 8, { min: 1, int: true }), cropPx: num(ctx, 'crop', 128, { min: 16, int: true }), lr: num(ctx, 'lr', 1e-3, { min: 0 }),
       workers: num(ctx, 'workers', os.availableParallelism(), { min: 1, int: true }), seed: num(ctx, 'seed', 1, { int: true }),
-      evalEvery: num(ctx, 'eval-every', 100, { min: 1, int: true }),
+      evalEvery: num(ctx, 'eval-every', 100, { min: 1, int: true }), weighting,
       log: (line) => (ctx.quiet ? undefined : ctx.err(line)),
       onProgress: (d, t, m) => bar.update(d, t, m),
     });

@@ -1,0 +1,125 @@
+// One writer per project: `project.lock` in the project folder names the process that has the project open (pid,
+// host, a random token, since when). Two processes appending to one journal and renaming project.json over each other
+// would lose edits, so a second open fails with one line naming the folder and the holder.
+//
+// The lock file appears whole or not at all: its content is written to a temporary file which is then hard-linked to
+// project.lock (link fails if the name exists, atomically, on local file systems and NFS alike), so a reader never
+// sees a half-written lock. A lock whose process is gone is stale and taken over: same host and the pid no longer
+// runs, or the pid is this very process but no project of this process holds it (a previous process that had the
+// same pid, as happens in containers). A lock from another host cannot be checked from here: it is reported, and the
+// message says which file to delete if that process is gone.
+import { randomBytes } from 'node:crypto';
+import { link, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+
+export const LOCK_FILE = 'project.lock';
+
+export interface LockOwner {
+  pid: number;
+  host: string;
+  token: string;
+  since: string;
+}
+
+/** Another process has the project open. */
+export class ProjectLockedError extends Error {
+  override name = 'ProjectLockedError';
+  readonly userFacing = true;
+}
+
+/** Tokens of the locks this process holds, by lock file path. */
+const held = new Map<string, string>();
+
+function parseOwner(text: string): LockOwner | null {
+  try {
+    const v = JSON.parse(text) as Partial<LockOwner>;
+    if (Number.isInteger(v.pid) && typeof v.host === 'string' && typeof v.token === 'string' && typeof v.since === 'string') return v as LockOwner;
+  } catch {
+    // not ours: handled by the caller
+  }
+  return null;
+}
+
+/** Whether process `pid` runs on this host (EPERM: it runs, as another user). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Why `owner` still holds the lock, or null when it is stale. */
+function holder(owner: LockOwner | null, path: string): string | null {
+  // Our own writes are atomic, so an unreadable lock file is not a live EMSeg lock.
+  if (!owner) return null;
+  if (owner.host !== hostname()) return `pid ${owner.pid} on host ${owner.host}`;
+  if (owner.pid === process.pid) return held.get(path) === owner.token ? 'this process' : null;
+  return running(owner.pid) ? `pid ${owner.pid}` : null;
+}
+
+export class ProjectLock {
+  private released = false;
+
+  private constructor(
+    readonly path: string,
+    readonly owner: LockOwner,
+  ) {}
+
+  /** Takes the lock of the project in `folder`, or throws ProjectLockedError naming the folder and the holder. */
+  static async acquire(folder: string): Promise<ProjectLock> {
+    // The real path: this process's own locks are recognised however the folder was spelt.
+    const path = join(await realpath(folder), LOCK_FILE);
+    const owner: LockOwner = { pid: process.pid, host: hostname(), token: randomBytes(8).toString('hex'), since: new Date().toISOString() };
+    const text = JSON.stringify(owner);
+    // Two tries: the second after taking over a stale lock.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const tmp = `${path}.new-${process.pid}-${owner.token}`;
+      await writeFile(tmp, text);
+      try {
+        await link(tmp, path);
+        held.set(path, owner.token);
+        return new ProjectLock(path, owner);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      } finally {
+        await rm(tmp, { force: true });
+      }
+      const found = await readFile(path, 'utf8').catch(() => null);
+      if (found === null) continue; // released meanwhile
+      const current = parseOwner(found);
+      const who = holder(current, path);
+      if (who === 'this process') throw new ProjectLockedError(`${folder}: the project is open in this EMSeg process already`);
+      if (who !== null) {
+        throw new ProjectLockedError(`${folder}: the project is open in another EMSeg process (${who}, since ${current?.since}); close it there first (if that process is gone, delete ${path})`);
+      }
+      // Stale: move it aside and check that what moved is the lock judged stale, not one another process just took.
+      const aside = `${path}.stale-${process.pid}-${owner.token}`;
+      try {
+        await rename(path, aside);
+      } catch {
+        continue; // someone else moved it first; try again
+      }
+      const moved = await readFile(aside, 'utf8').catch(() => null);
+      if (moved !== found) {
+        // A fresh lock of another process: put it back and report it.
+        await link(aside, path).catch(() => undefined);
+        await rm(aside, { force: true });
+        throw new ProjectLockedError(`${folder}: the project was just opened by another EMSeg process; close it there first`);
+      }
+      await rm(aside, { force: true });
+    }
+    throw new ProjectLockedError(`${folder}: could not take the project's lock ${path}; another EMSeg process keeps taking it`);
+  }
+
+  /** Removes the lock file if it is still ours. */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    if (held.get(this.path) === this.owner.token) held.delete(this.path);
+    const found = await readFile(this.path, 'utf8').catch(() => null);
+    if (found !== null && parseOwner(found)?.token === this.owner.token) await rm(this.path, { force: true });
+  }
+}

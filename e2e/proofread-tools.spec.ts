@@ -2,12 +2,13 @@
 // the project's layers back through the API pixel by pixel: fill, lock (a locked segment keeps every pixel under a
 // stroke and refuses a delete), cut, jumping to an error from the ranked list, ground truth painted as interior and
 // membrane with the per-slice status, the help overlay listing every key; then a Predict job run with the project
-// open is saved in it, and its map is there again after reopening.
+// open is saved in it, and its map is there again after reopening; a Segment job's labels wait as a proposal
+// until accepted (one undoable edit).
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { apiCall, drag, interior, projectSlice, sameLabels, serverUrl, settled, toDataPoint, toPage, viewTransform } from './helpers';
+import { apiCall, drag, fraction, interior, pixels, projectSlice, sameLabels, serverUrl, settled, toDataPoint, toPage, viewTransform } from './helpers';
 import type { SliceQualityResult } from '../main/api/contract';
 
 test.describe.configure({ mode: 'serial' });
@@ -246,12 +247,21 @@ test('cut: a line drawn across a segment makes its pixels under the line boundar
 });
 
 test('the ranked error list jumps to each error: the view centres on its pixel', async () => {
-  // The cut made a split error (and the stroke a merge): both are listed, the largest first.
+  // The cut made a split error; merging two segments by clicks makes a merge error: both are listed.
+  const l = await projectSlice(projectId, 0);
+  const [a, b] = bySize(l).slice(1, 3);
+  await page.keyboard.press('g');
+  for (const id of [a, b]) {
+    const at = interior(l, W, id);
+    const p = await toPage(page, at.x, at.y);
+    await page.mouse.click(p.px, p.py);
+  }
+  await undoDepth(4);
   await expect(page.getByTestId('error-1')).toBeVisible();
   const q = await apiCall<SliceQualityResult>('sliceQuality', { projectId, z: 0 });
-  expect(q.errors.length).toBeGreaterThan(1);
   expect(q.errors.map((e) => e.kind)).toContain('split');
-  for (const k of [0, 1]) {
+  expect(q.errors.map((e) => e.kind)).toContain('merge');
+  for (let k = 0; k < q.errors.length; k++) {
     const e = q.errors[k];
     await expect(page.getByTestId(`error-${k}`)).toContainText(`${e.kind} ${e.ids.join('/')}`);
     await page.getByTestId(`error-${k}`).click();
@@ -265,7 +275,8 @@ test('the ranked error list jumps to each error: the view centres on its pixel',
     expect((await projectSlice(projectId, 0))[e.y * W + e.x]).toBe(e.ids[0]);
   }
   await page.getByTestId('fit').click();
-  await settled(page);
+  await page.keyboard.press('Control+z');
+  await undoDepth(3);
 });
 
 test('ground truth: the brush paints interior (255), the eraser membrane (0), exactly under the brush; slice status is kept', async () => {
@@ -394,4 +405,32 @@ test('a job run with the project open is saved in it: its map is shown from the 
   expect(stored.every((v) => v >= 0 && v <= 1)).toBe(true);
   expect(stored.filter((v) => v > 0.5).length).toBeGreaterThan(W * W * 0.05);
   expect(stored.filter((v) => v < 0.5).length).toBeGreaterThan(W * W * 0.3);
+  // And the viewer draws it: with only the map layer on, inferno colours (membranes orange-yellow).
+  for (const row of await page.locator('[data-testid^="layer-"][data-testid$="-visible"]').all()) {
+    await row.setChecked((await row.getAttribute('data-testid')) === 'layer-map-visible');
+  }
+  await settled(page);
+  expect(fraction(await pixels(page.getByTestId('viewer')), (r, _g, b) => r > 150 && r > b + 60)).toBeGreaterThan(0.05);
+});
+
+test("a segmentation job's labels wait as a proposal on a slice with labels; Accept makes them one undoable edit", async () => {
+  const before = await projectSlice(projectId, 0);
+  const depth = Number(((await page.getByTestId('undo').innerText()).match(/\d+/) ?? ['0'])[0]);
+  await page.getByTestId('start-segment').click();
+  const notice = page.getByTestId('notice');
+  await expect(notice).toContainText(/Job j\d+ saved in the project: .*proposed labels for slices 1\b/, { timeout: 150_000 });
+  const jobId = ((await notice.innerText()).match(/Job (j\d+)/) ?? ['', ''])[1];
+  await notice.getByRole('button').click();
+  // Not an edit: the labels are as they were and the undo stack did not grow.
+  expect(sameLabels(await projectSlice(projectId, 0), before)).toBe(true);
+  await expect(page.getByTestId('undo')).toHaveText(`Undo (${depth})`);
+  await expect(page.getByTestId('proposal')).toContainText('wait for slice 1');
+  await page.getByTestId('proposal-accept').click();
+  await undoDepth(depth + 1);
+  await expect(page.getByTestId('proposal')).toBeHidden();
+  const job = new Uint32Array(await apiCall<ArrayBuffer>('readResult', { jobId, layer: 'labels', z: 0, level: 0, tx: 0, ty: 0 }, true));
+  expect(sameLabels(await projectSlice(projectId, 0), job)).toBe(true);
+  await page.keyboard.press('Control+z');
+  await undoDepth(depth);
+  expect(sameLabels(await projectSlice(projectId, 0), before)).toBe(true);
 });

@@ -1,7 +1,9 @@
 // Kill -9 in the middle of saving: a child process (crash-child.ts) edits and compacts the fixture project in a loop;
 // the test kills it with SIGKILL at an acknowledged edit or right after a compaction began, then reopens the project.
 // It must open, and hold exactly the first k operations of the fixture sequence, where k covers every acknowledged
-// operation (plus at most the one in flight): nothing acknowledged is lost, nothing half-written is read.
+// operation (plus at most the one in flight): nothing acknowledged is lost, nothing half-written is read. The child
+// also stores job results (maps, proposed labels) now and then: after the kill, every one the project names reads
+// back whole, all from one store.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -49,6 +51,19 @@ async function checkReopens(folder: string, acked: number): Promise<void> {
       return e.undo === p.undoDepth && e.slices.every((s, z) => Buffer.from(s.buffer).equals(Buffer.from(got[z].buffer)));
     });
     assert.ok(matches.length > 0, `after ${acked + 1} acknowledged operations the project matches no prefix of the sequence (undo depth ${p.undoDepth})`);
+    // Stored results: both slices from the same store (one commit), each file whole (its checksum holds).
+    const stores = new Set<number>();
+    for (let z = 0; z < FIXTURE.depth; z++) {
+      if (p.mapRounds(z) === 0) continue;
+      assert.equal(p.mapRounds(z), 2);
+      const map = await p.map(z, 0);
+      const proposal = await p.proposal(z);
+      assert.ok(map && proposal, `slice ${z}: map and proposal stored together`);
+      stores.add(proposal.data[0]);
+      assert.ok(proposal.data.every((v) => v === proposal.data[0]));
+      assert.ok(map.data.every((v) => Math.abs(v - proposal.data[0] / 1000) < 1e-6));
+    }
+    assert.ok(stores.size <= 1, 'one store, never half of two');
   } finally {
     await p.close();
   }
@@ -66,6 +81,9 @@ test('kill -9 at an acknowledged edit and in the middle of compactions never los
       // Right after a compaction began: the kill lands while slice files, history or project.json are being written.
       (line, acked) => line === 'compact' && acked >= 11,
       (line, acked) => line === 'compact' && acked >= 14,
+      // While a job's results are being written, and just after an earlier store committed.
+      (line, acked) => line === 'store' && acked >= 15,
+      (line, acked) => line === 'ack 17' && acked >= 17,
     ];
     for (const [k, when] of kills.entries()) {
       const folder = join(root, `p${k}`);

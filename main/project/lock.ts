@@ -4,7 +4,8 @@
 //
 // The lock file appears whole or not at all: its content is written to a temporary file which is then hard-linked to
 // project.lock (link fails if the name exists, atomically, on local file systems and NFS alike), so a reader never
-// sees a half-written lock. A lock whose process is gone is stale and taken over: same host and the pid no longer
+// sees a half-written lock (on file systems without hard links — FAT, some network shares — an exclusive create
+// followed by the write stands in, with an instant in which the file is empty). A lock whose process is gone is stale and taken over: same host and the pid no longer
 // runs, or the pid is this very process but no project of this process holds it (a previous process that had the
 // same pid, as happens in containers). A lock from another host cannot be checked from here: it is reported, and the
 // message says which file to delete if that process is gone.
@@ -41,6 +42,31 @@ function parseOwner(text: string): LockOwner | null {
   return null;
 }
 
+// link() fails with these where the file system has no hard links.
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/** Creates `path` holding `text` unless it exists (false then). */
+async function createExclusive(path: string, text: string, tmp: string): Promise<boolean> {
+  await writeFile(tmp, text);
+  try {
+    await link(tmp, path);
+    return true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    if (code === 'EEXIST') return false;
+    if (!NO_HARD_LINKS.has(code)) throw e;
+    try {
+      await writeFile(path, text, { flag: 'wx' });
+      return true;
+    } catch (e2) {
+      if ((e2 as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw e2;
+    }
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
 /** Whether process `pid` runs on this host (EPERM: it runs, as another user). */
 function running(pid: number): boolean {
   try {
@@ -74,18 +100,11 @@ export class ProjectLock {
     const path = join(await realpath(folder), LOCK_FILE);
     const owner: LockOwner = { pid: process.pid, host: hostname(), token: randomBytes(8).toString('hex'), since: new Date().toISOString() };
     const text = JSON.stringify(owner);
-    // Two tries: the second after taking over a stale lock.
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const tmp = `${path}.new-${process.pid}-${owner.token}`;
-      await writeFile(tmp, text);
-      try {
-        await link(tmp, path);
+    // A few tries: after taking over a stale lock, or when the lock changed hands while we looked at it.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (await createExclusive(path, text, `${path}.new-${process.pid}-${owner.token}`)) {
         held.set(path, owner.token);
         return new ProjectLock(path, owner);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      } finally {
-        await rm(tmp, { force: true });
       }
       const found = await readFile(path, 'utf8').catch(() => null);
       if (found === null) continue; // released meanwhile

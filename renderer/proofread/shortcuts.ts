@@ -49,7 +49,7 @@ export const SHORTCUTS: Shortcut[] = [
   { keys: 'X', what: 'cut: draw a line across a segment', tool: 'cut' },
   { keys: 'D', what: 'delete the segment under the click', tool: 'delete' },
   { keys: 'K', what: 'lock / unlock the segment under the click against edits', tool: 'lock' },
-  { keys: '[  ]', what: 'brush smaller / larger' },
+  { keys: '[ / ]', what: 'brush smaller / larger' },
   { keys: 'T', what: 'edit labels / ground truth' },
   { keys: 'Ctrl+Z', what: 'undo' },
   { keys: 'Ctrl+Shift+Z / Ctrl+Y', what: 'redo' },

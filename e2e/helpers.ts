@@ -1,6 +1,7 @@
 // Shared helpers of the end-to-end specs: the server's URL, waiting for the viewer to finish drawing, and reading the
-// viewer's pixels from a real screenshot (what the user sees, not the DOM).
-import type { Locator, Page } from '@playwright/test';
+// viewer's pixels from a real screenshot (what the user sees, not the DOM); for the proofreading specs, the sample
+// stack opened in a page, projects created and opened from the panel, and real mouse gestures in data coordinates.
+import { expect, type Browser, type Locator, type Page } from '@playwright/test';
 import sharp from 'sharp';
 
 export function serverUrl(): { url: string; origin: string; token: string } {
@@ -90,6 +91,45 @@ export async function settled(page: Page): Promise<void> {
 }
 
 // ---- proofreading: the viewer's transform, real mouse gestures in data coordinates, project layers over the API ----
+
+/** A new page on browser mode with the sample stack (ISBI 2012 slices 20–29, 512×512×10) opened and drawn. */
+export async function openSamplePage(browser: Browser): Promise<Page> {
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
+  await page.goto(serverUrl().url);
+  await page.getByTestId('open-sample').click();
+  await expect(page.getByTestId('stack-title')).toContainText('512×512×10');
+  await settled(page);
+  return page;
+}
+
+/** The id of the project the proofreading panel shows, once it shows one. */
+async function panelProjectId(page: Page): Promise<string> {
+  const panel = page.getByTestId('proofread-panel');
+  await expect(panel).toBeVisible();
+  return (await panel.getAttribute('data-project-id')) ?? '';
+}
+
+/** Creates a project in `folder` from the panel, its labels from the stack's ground truth; returns its id. */
+export async function createProject(page: Page, folder: string): Promise<string> {
+  await page.getByTestId('project-folder').fill(folder);
+  await page.getByTestId('project-labels-from').selectOption('truth');
+  await page.getByTestId('project-create').click();
+  return panelProjectId(page);
+}
+
+/** Opens the project in `folder` from the panel (no project open); returns its id. */
+export async function openProject(page: Page, folder: string): Promise<string> {
+  await page.getByTestId('project-folder').fill(folder);
+  await page.getByTestId('project-open').click();
+  return panelProjectId(page);
+}
+
+/** Waits until the undo button counts n steps and the viewer has drawn what they left. */
+export async function expectUndoDepth(page: Page, n: number): Promise<void> {
+  await expect(page.getByTestId('undo')).toHaveText(`Undo (${n})`);
+  await settled(page);
+}
 
 /** The viewer's transform: page offset and scale from full-resolution data coordinates to the viewer's CSS pixels. */
 export async function viewTransform(page: Page): Promise<{ ox: number; oy: number; scale: number }> {

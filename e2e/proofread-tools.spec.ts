@@ -3,12 +3,28 @@
 // stroke and refuses a delete), cut, jumping to an error from the ranked list, ground truth painted as interior and
 // membrane with the per-slice status, the help overlay listing every key; then a Predict job run with the project
 // open is saved in it, and its map is there again after reopening; a Segment job's labels wait as a proposal
-// until accepted (one undoable edit).
+// until accepted (one undoable edit), and Accept all takes the proposals of two slices as one undoable edit.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { apiCall, drag, fraction, interior, pixels, projectSlice, sameLabels, serverUrl, settled, toDataPoint, toPage, viewTransform } from './helpers';
+import {
+  apiCall,
+  createProject,
+  drag,
+  expectUndoDepth,
+  fraction,
+  interior,
+  openProject as openProjectIn,
+  openSamplePage,
+  pixels,
+  projectSlice,
+  sameLabels,
+  settled,
+  toDataPoint,
+  toPage,
+  viewTransform,
+} from './helpers';
 import type { SliceQualityResult } from '../main/api/contract';
 
 test.describe.configure({ mode: 'serial' });
@@ -23,10 +39,7 @@ let truthOriginal: Uint32Array;
 let labelsAtClose: Uint32Array;
 let truthAtClose: Uint32Array;
 
-async function undoDepth(n: number): Promise<void> {
-  await expect(page.getByTestId('undo')).toHaveText(`Undo (${n})`);
-  await settled(page);
-}
+const undoDepth = (n: number) => expectUndoDepth(page, n);
 
 /** Pixels whose centre lies within r of the segment a–b: the brush, by its definition. */
 function inBrush(a: { x: number; y: number }, b: { x: number; y: number }, r: number): (x: number, y: number) => boolean {
@@ -37,6 +50,33 @@ function inBrush(a: { x: number; y: number }, b: { x: number; y: number }, r: nu
     const t = l2 > 0 ? Math.max(0, Math.min(1, ((x + 0.5 - a.x) * dx + (y + 0.5 - a.y) * dy) / l2)) : 0;
     return Math.hypot(x + 0.5 - a.x - t * dx, y + 0.5 - a.y - t * dy) <= r;
   };
+}
+
+/**
+ * Drags the current tool from data point a to b, waits until the undo stack is `depth` deep, and returns the brush of
+ * radius r along the line where the mouse really went (its page points are whole CSS pixels).
+ */
+async function stroke(a: { x: number; y: number }, b: { x: number; y: number }, r: number, depth: number): Promise<(x: number, y: number) => boolean> {
+  const from = await toPage(page, a.x, a.y);
+  const to = await toPage(page, b.x, b.y);
+  await drag(page, from, to);
+  await undoDepth(depth);
+  return inBrush(await toDataPoint(page, from), await toDataPoint(page, to), r);
+}
+
+/**
+ * `after` against `before` with `value` painted where `brush` holds: pixels that differ from that expectation, and
+ * pixels the brush really changed.
+ */
+function paintedUnder(before: Uint32Array, after: Uint32Array, brush: (x: number, y: number) => boolean, value: number): { wrong: number; changed: number } {
+  let wrong = 0;
+  let changed = 0;
+  for (let i = 0; i < after.length; i++) {
+    const expected = brush(i % W, Math.floor(i / W)) ? value : before[i];
+    if (expected !== before[i]) changed++;
+    if (after[i] !== expected) wrong++;
+  }
+  return { wrong, changed };
 }
 
 /** The 4-connected pieces of the pixels where `member` holds: a piece index per pixel (-1 outside) and their sizes. */
@@ -77,28 +117,14 @@ async function projectFile(): Promise<{ sliceStatus: string[]; locked: Record<st
 }
 
 async function openProject(): Promise<void> {
-  await page.getByTestId('project-folder').fill(folder);
-  await page.getByTestId('project-open').click();
-  const panel = page.getByTestId('proofread-panel');
-  await expect(panel).toBeVisible();
-  projectId = (await panel.getAttribute('data-project-id')) ?? '';
+  projectId = await openProjectIn(page, folder);
 }
 
 test.beforeAll(async ({ browser }) => {
   scratch = await mkdtemp(join(homedir(), '.emseg-e2e-tools-'));
   folder = join(scratch, 'tools.emseg');
-  page = await browser.newPage();
-  page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
-  await page.goto(serverUrl().url);
-  await page.getByTestId('open-sample').click();
-  await expect(page.getByTestId('stack-title')).toContainText('512×512×10');
-  await settled(page);
-  await page.getByTestId('project-folder').fill(folder);
-  await page.getByTestId('project-labels-from').selectOption('truth');
-  await page.getByTestId('project-create').click();
-  const panel = page.getByTestId('proofread-panel');
-  await expect(panel).toBeVisible();
-  projectId = (await panel.getAttribute('data-project-id')) ?? '';
+  page = await openSamplePage(browser);
+  projectId = await createProject(page, folder);
   await expect(page.getByTestId('quality-vrand')).toHaveText('V_rand 1.0000');
   await settled(page);
 });
@@ -149,12 +175,8 @@ test('lock: a locked segment keeps every pixel under a stroke and refuses a dele
   await page.getByTestId('current-label').fill('77');
   await page.keyboard.press('Enter');
   await page.keyboard.press('p');
-  const from = pc;
-  const to = await toPage(page, c.x + 120, c.y + 15);
-  await drag(page, from, to);
-  await undoDepth(2);
+  const brush = await stroke(c, { x: c.x + 120, y: c.y + 15 }, 4, 2);
   const after = await projectSlice(projectId, 0);
-  const brush = inBrush(await toDataPoint(page, from), await toDataPoint(page, to), 4);
   let wrong = 0;
   let painted = 0;
   let kept = 0;
@@ -290,40 +312,21 @@ test('ground truth: the brush paints interior (255), the eraser membrane (0), ex
   await page.keyboard.press('p');
   await page.keyboard.press('[');
   await expect(page.getByTestId('brush-radius')).toHaveValue('3');
-  const f1 = await toPage(page, 150, 300);
-  const t1 = await toPage(page, 260, 330);
-  await drag(page, f1, t1);
-  await undoDepth(4);
-  const interiorBrush = inBrush(await toDataPoint(page, f1), await toDataPoint(page, t1), 3);
+  const interiorBrush = await stroke({ x: 150, y: 300 }, { x: 260, y: 330 }, 3, 4);
   const truth1 = await projectSlice(projectId, 0, 'truth');
-  let wrong = 0;
-  let changed = 0;
-  for (let i = 0; i < truth1.length; i++) {
-    const expected = interiorBrush(i % W, Math.floor(i / W)) ? 255 : truth0[i];
-    if (expected !== truth0[i]) changed++;
-    if (truth1[i] !== expected) wrong++;
-  }
-  expect(wrong).toBe(0);
-  expect(changed).toBeGreaterThan(20);
+  const interiorStroke = paintedUnder(truth0, truth1, interiorBrush, 255);
+  expect(interiorStroke.wrong).toBe(0);
+  expect(interiorStroke.changed).toBeGreaterThan(20);
 
   await page.keyboard.press('e');
   await page.keyboard.press('[');
   await page.keyboard.press('[');
   await expect(page.getByTestId('brush-radius')).toHaveValue('1');
-  const f2 = await toPage(page, 100, 120);
-  const t2 = await toPage(page, 180, 100);
-  await drag(page, f2, t2);
-  await undoDepth(5);
-  const membraneBrush = inBrush(await toDataPoint(page, f2), await toDataPoint(page, t2), 1);
+  const membraneBrush = await stroke({ x: 100, y: 120 }, { x: 180, y: 100 }, 1, 5);
   const truth2 = await projectSlice(projectId, 0, 'truth');
-  changed = 0;
-  for (let i = 0; i < truth2.length; i++) {
-    const expected = membraneBrush(i % W, Math.floor(i / W)) ? 0 : truth1[i];
-    if (expected !== truth1[i]) changed++;
-    if (truth2[i] !== expected) wrong++;
-  }
-  expect(wrong).toBe(0);
-  expect(changed).toBeGreaterThan(100);
+  const membraneStroke = paintedUnder(truth1, truth2, membraneBrush, 0);
+  expect(membraneStroke.wrong).toBe(0);
+  expect(membraneStroke.changed).toBeGreaterThan(100);
   // Painting ground truth never touches the labels.
   expect(sameLabels(await projectSlice(projectId, 0), labelsBefore)).toBe(true);
 
@@ -433,4 +436,42 @@ test("a segmentation job's labels wait as a proposal on a slice with labels; Acc
   await page.keyboard.press('Control+z');
   await undoDepth(depth);
   expect(sameLabels(await projectSlice(projectId, 0), before)).toBe(true);
+});
+
+test('Accept all takes the proposals of two slices as one undoable edit: one undo restores both, redo and reopening keep it one', async () => {
+  const depth = Number(((await page.getByTestId('undo').innerText()).match(/\d+/) ?? ['0'])[0]);
+  const before = [await projectSlice(projectId, 0), await projectSlice(projectId, 1)];
+  const notice = page.getByTestId('notice');
+  // One Segment job on slice 1, another on slice 2: both slices have labels, so each job's labels wait as a proposal.
+  const jobs: string[] = [];
+  for (const z of [0, 1]) {
+    if (z > 0) await page.keyboard.press('ArrowRight');
+    await page.getByTestId('start-segment').click();
+    await expect(notice).toContainText(new RegExp(`Job j\\d+ saved in the project: .*proposed labels for slices ${z + 1}\\b`), { timeout: 150_000 });
+    jobs.push(((await notice.innerText()).match(/Job (j\d+)/) ?? ['', ''])[1]);
+    await notice.getByRole('button').click();
+  }
+  await page.keyboard.press('ArrowLeft');
+  const proposed = await Promise.all(jobs.map(async (jobId, z) => new Uint32Array(await apiCall<ArrayBuffer>('readResult', { jobId, layer: 'labels', z, level: 0, tx: 0, ty: 0 }, true))));
+  const both = async (expected: Uint32Array[], what: string) => {
+    for (const z of [0, 1]) expect(sameLabels(await projectSlice(projectId, z), expected[z]), `slice ${z + 1} ${what}`).toBe(true);
+  };
+  await expect(page.getByTestId('proposal-accept-all')).toHaveText('Accept all (2)');
+  await page.getByTestId('proposal-accept-all').click();
+  await undoDepth(depth + 1);
+  await expect(page.getByTestId('proposal')).toBeHidden();
+  await both(proposed, 'accepted');
+  await page.keyboard.press('Control+z');
+  await undoDepth(depth);
+  await both(before, 'after one undo');
+  await page.keyboard.press('Control+Shift+z');
+  await undoDepth(depth + 1);
+  await both(proposed, 'after redo');
+  await page.getByTestId('project-close').click();
+  await openProject();
+  await undoDepth(depth + 1);
+  await both(proposed, 'after reopening');
+  await page.keyboard.press('Control+z');
+  await undoDepth(depth);
+  await both(before, 'after undo in the reopened project');
 });

@@ -7,12 +7,15 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import {
+  createProject,
   drag as dragOn,
+  expectUndoDepth,
   interior as interiorOf,
+  openProject,
+  openSamplePage,
   pixels,
   projectSlice,
   sameLabels,
-  serverUrl,
   settled,
   toDataPoint as toData,
   toPage as toPagePoint,
@@ -35,22 +38,13 @@ const toPage = (x: number, y: number) => toPagePoint(page, x, y);
 const toDataPoint = (px: number, py: number) => toData(page, { px, py });
 const drag = (from: PagePoint, to: PagePoint, steps = 12) => dragOn(page, from, to, steps);
 const interior = (l: Uint32Array, id: number) => interiorOf(l, W, id);
-
-async function undoDepth(n: number): Promise<void> {
-  await expect(page.getByTestId('undo')).toHaveText(`Undo (${n})`);
-  await settled(page);
-}
+const undoDepth = (n: number) => expectUndoDepth(page, n);
 
 test.beforeAll(async ({ browser }) => {
   // The server lets the page name folders under the home folder (and the sample's): the project goes there.
   scratch = await mkdtemp(join(homedir(), '.emseg-e2e-proofread-'));
   projectFolder = join(scratch, 'isbi-sample.emseg');
-  page = await browser.newPage();
-  page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
-  await page.goto(serverUrl().url);
-  await page.getByTestId('open-sample').click();
-  await expect(page.getByTestId('stack-title')).toContainText('512×512×10');
-  await settled(page);
+  page = await openSamplePage(browser);
 });
 
 test.afterAll(async () => {
@@ -66,12 +60,7 @@ let a = 0;
 let b = 0;
 
 test('creates a project from the sample ground truth; the live scores start at 1', async () => {
-  await page.getByTestId('project-folder').fill(projectFolder);
-  await page.getByTestId('project-labels-from').selectOption('truth');
-  await page.getByTestId('project-create').click();
-  const panel = page.getByTestId('proofread-panel');
-  await expect(panel).toBeVisible();
-  projectId = (await panel.getAttribute('data-project-id')) ?? '';
+  projectId = await createProject(page, projectFolder);
   expect(projectId).toMatch(/^p\d+$/);
   await expect(page.getByTestId('quality-vrand')).toHaveText('V_rand 1.0000');
   await expect(page.getByTestId('quality-vinfo')).toHaveText('V_info 1.0000');
@@ -195,11 +184,7 @@ test('undo and redo with the keyboard restore each state exactly', async () => {
 test('closing and reopening the project finds everything as it was, undo history included', async () => {
   await page.getByTestId('project-close').click();
   await expect(page.getByTestId('project-open')).toBeVisible();
-  await page.getByTestId('project-folder').fill(projectFolder);
-  await page.getByTestId('project-open').click();
-  const panel = page.getByTestId('proofread-panel');
-  await expect(panel).toBeVisible();
-  projectId = (await panel.getAttribute('data-project-id')) ?? '';
+  projectId = await openProject(page, projectFolder);
   await undoDepth(3);
   expect(same(await labels(), split)).toBe(true);
   await page.keyboard.press('Control+z');

@@ -14,6 +14,7 @@ import { writeReport } from '../batch/report';
 import { openStack } from '../io';
 import { writeFileAtomic } from '../engine/atomic';
 import { DEFAULT_MEMBRANE_MODEL, DEFAULT_REFINER_MODEL } from '../engine/models';
+import { MEMBRANE_FILE, membraneRoundFile } from '../engine/outputs';
 import { DEFAULT_SEGMENT_PARAMS } from '../../ml/segmentation';
 import type { AccessGuard } from './access';
 import type { ApiEvent, Args, BatchInfo, BatchItemInfo, Result, StackSummary } from './contract';
@@ -185,8 +186,8 @@ export function createBatchService(opts: BatchServiceOptions) {
       const itemDir = join(run.info.outDir, key);
       const files = new Set((rec.outputs ?? []).map((o) => o.file));
       let rounds = 0;
-      while (files.has(`membrane-round-${rounds}.tif`)) rounds++;
-      const maps = rounds > 0 ? Array.from({ length: rounds }, (_, r) => `membrane-round-${r}.tif`) : files.has('membrane.tif') ? ['membrane.tif'] : [];
+      while (files.has(membraneRoundFile(rounds))) rounds++;
+      const maps = rounds > 0 ? Array.from({ length: rounds }, (_, r) => membraneRoundFile(r)) : files.has(MEMBRANE_FILE) ? [MEMBRANE_FILE] : [];
       const hasLabels = files.has('labels.tif');
       // Copy into the session's result layout, slice by slice: a stack of any length never sits in memory whole.
       const folder = opts.jobs.resultFolder(`batch-${batchId}-${key.replace(/[^A-Za-z0-9_-]/g, '_')}-${Date.now()}`);

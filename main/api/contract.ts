@@ -264,8 +264,9 @@ export type ProofreadEdit =
   | { tool: 'delete'; id: number };
 
 export interface EditResult {
-  /** Slice and layer changed; null when there was nothing to undo or redo, or the edit changed nothing. */
-  z: number | null;
+  /** Slices changed (one for an edit; several when accepting proposals of several slices, and undoing or redoing
+   * that); empty, and layer null, when there was nothing to undo or redo, or the edit changed nothing. */
+  slices: number[];
   layer: ProjectLayer | null;
   changedPx: number;
   undoDepth: number;
@@ -351,8 +352,11 @@ export interface ApiCalls {
   closeProject: { args: { projectId: string }; result: { closed: boolean } };
   /** Pixels of one tile of a project layer (uint32; float32 for 'round-<r>'). */
   readProject: { args: { projectId: string; layer: ProjectReadLayer } & TileArgs; result: ArrayBuffer };
-  /** Accepts (one undoable edit; locked segments stay) or discards the labels a job proposed for slice z. */
-  resolveProposal: { args: { projectId: string; z: number; accept: boolean }; result: { edit: EditResult; proposals: number[] } };
+  /**
+   * Accepts (locked segments stay) or discards the labels a job proposed for these slices (distinct, each with a
+   * proposal). Accepting is one undoable step however many slices it changes: one undo takes all of them back.
+   */
+  resolveProposal: { args: { projectId: string; slices: number[]; accept: boolean }; result: { edit: EditResult; proposals: number[] } };
   /** One edit, applied, journaled and put on the undo stack. */
   editProject: { args: { projectId: string; z: number; layer: ProjectLayer; edit: ProofreadEdit }; result: EditResult };
   undoEdit: { args: { projectId: string }; result: EditResult };
@@ -362,9 +366,13 @@ export interface ApiCalls {
   lockSegment: { args: { projectId: string; z: number; id: number; locked: boolean }; result: { locked: number[] } };
   setSliceStatus: { args: { projectId: string; z: number; status: SliceStatus }; result: { sliceStatus: SliceStatus[] } };
   sliceQuality: { args: { projectId: string; z: number; maxErrors?: number }; result: SliceQualityResult };
-  /** Writes labels.tif (uint32), truth-isbi.tif (uint8, 0 = membrane) and export.json into `folder` (default: the
-   * project folder's export/ subfolder). */
-  exportProject: { args: { projectId: string; folder?: string }; result: { labels: string; truth: string; manifest: string } };
+  /** Writes labels.tif (uint32), truth-isbi.tif (uint8, 0 = membrane), the stored membrane maps (float32, 1 =
+   * membrane: membrane-round-<r>.tif per refinement round and membrane.tif, the last round; none when the project
+   * has no maps) and export.json into `folder` (default: the project folder's export/ subfolder). */
+  exportProject: {
+    args: { projectId: string; folder?: string };
+    result: { labels: string; truth: string; membrane: string | null; membraneRounds: string[]; manifest: string };
+  };
   /** Starts (or, for a folder done before, resumes) a batch: every image under `input`, outputs mirrored in `outDir`. */
   startBatch: { args: { input: string; outDir: string; refineRounds?: number; report?: boolean; membraneModel?: string }; result: { batchId: string } };
   /** Stops a running batch; its finished items stay done, and starting the same batch again resumes it. */
@@ -575,6 +583,11 @@ const polyline: Guard<number[]> = (v, at) => {
 };
 
 const segmentId = int(0, MAX_SEGMENT_ID);
+// At least one slice, none twice.
+const sliceList: Guard<number[]> = (v, at) => {
+  const a = arrayOf(int(0, MAX_Z), 100_000)(v, at);
+  return a.length > 0 && new Set(a).size === a.length ? a : fail(at, 'distinct slice indices (at least one)');
+};
 const radius = num(0, 1024);
 const projectLayer = oneOf(['labels', 'truth'] as const);
 const projectReadLayer: Guard<ProjectReadLayer> = (v, at) =>
@@ -630,7 +643,7 @@ export const validators: { [K in CallName]: Guard<Args<K>> } = {
   openProject: obj({ folder: pathString }),
   closeProject: obj({ projectId: id }),
   readProject: obj({ projectId: id, layer: projectReadLayer, ...tile }),
-  resolveProposal: obj({ projectId: id, z: int(0, MAX_Z), accept: bool }),
+  resolveProposal: obj({ projectId: id, slices: sliceList, accept: bool }),
   editProject: obj({ projectId: id, z: int(0, MAX_Z), layer: projectLayer, edit: proofreadEdit }),
   undoEdit: obj({ projectId: id }),
   redoEdit: obj({ projectId: id }),

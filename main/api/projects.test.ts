@@ -118,7 +118,7 @@ test('a project from the sample: stroke, merge, split, undo, redo, reopen', asyn
   assert.ok(agree / total > 0.99, `split restored ${agree} of ${total} pixels`);
 
   // Undo the split and the merge, redo the merge.
-  assert.equal((await call<EditResult>('undoEdit', { projectId: id })).z, 1);
+  assert.deepEqual((await call<EditResult>('undoEdit', { projectId: id })).slices, [1]);
   assert.deepEqual(await labelsOf(id, 1), merged);
   await call<EditResult>('undoEdit', { projectId: id });
   assert.deepEqual(await labelsOf(id, 1), s1);
@@ -271,21 +271,43 @@ test("a finished job's maps and labels are stored in the open project: empty sli
     await assert.rejects(tile(p.projectId, 'round-0', 0), /^Error: not-found: project p\d+ has no round-0 for slice 0/);
     await assert.rejects(tile(p.projectId, 'proposal', 2), /not-found/);
 
-    // The user paints on slice 2; job 2 segments it again: now its labels only wait, as a proposal.
+    // The user paints on slice 2; job 2 segments slices 2 and 3 again: both have labels now, so they only wait, as
+    // proposals.
     await call1('editProject', { projectId: p.projectId, z: 2, layer: 'labels', edit: { tool: 'paint', points: [20.5, 20.5], radiusPx: 3, label: 5 } });
     const painted = new Uint32Array(await tile(p.projectId, 'labels', 2));
-    const j2 = await run('segment', [2]);
+    const j2 = await run('segment', [2, 3]);
     const e2 = await projectEvent(2);
-    assert.deepEqual(e2.type === 'project' && e2.stored, { jobId: j2.jobId, maps: [2], labels: [], proposals: [2] });
+    assert.deepEqual(e2.type === 'project' && e2.stored, { jobId: j2.jobId, maps: [2, 3], labels: [], proposals: [2, 3] });
     assert.deepEqual(new Uint32Array(await tile(p.projectId, 'labels', 2)), painted);
     assert.deepEqual(new Uint32Array(await tile(p.projectId, 'proposal', 2)), labels(2));
-    // Accepting it is one edit: undo gives the painted labels back; the proposal is gone.
-    const acc = await call1<{ edit: EditResult; proposals: number[] }>('resolveProposal', { projectId: p.projectId, z: 2, accept: true });
+    // The door refuses an empty list, a slice named twice, and a slice without a proposal.
+    for (const [slices, code] of [
+      [[], 'bad-request'],
+      [[2, 2], 'bad-request'],
+      [[2, 1], 'user'],
+    ] as const) {
+      const r = await d1.call('resolveProposal', { projectId: p.projectId, slices, accept: true }, { transport: 'browser' });
+      assert.equal(!r.ok && r.error.code, code, `slices ${slices.join(',')}`);
+    }
+    // Accepting both is one step: one undo gives back the painted slice 2 and job 1's slice 3, one redo both
+    // proposals; the tiles read follow every step.
+    const both = async (z2: Uint32Array, z3: Uint32Array, what: string) => {
+      assert.deepEqual(new Uint32Array(await tile(p.projectId, 'labels', 2)), z2, `slice 2 ${what}`);
+      assert.deepEqual(new Uint32Array(await tile(p.projectId, 'labels', 3)), z3, `slice 3 ${what}`);
+    };
+    const acc = await call1<{ edit: EditResult; proposals: number[] }>('resolveProposal', { projectId: p.projectId, slices: [2, 3], accept: true });
     assert.deepEqual(acc.proposals, []);
+    assert.deepEqual(acc.edit.slices, [2, 3]);
     assert.equal(acc.edit.undoDepth, 2);
-    assert.deepEqual(new Uint32Array(await tile(p.projectId, 'labels', 2)), labels(2));
+    assert.equal(acc.edit.changedPx, labels(2).reduce((n, v, i) => n + (v !== painted[i] ? 1 : 0), 0) + 512 * 512);
+    await both(labels(2), labels(2), 'accepted');
+    const undo = await call1<EditResult>('undoEdit', { projectId: p.projectId });
+    assert.deepEqual([undo.slices, undo.undoDepth, undo.redoDepth], [[2, 3], 1, 1]);
+    await both(painted, labels(1), 'after undo');
+    assert.deepEqual((await call1<EditResult>('redoEdit', { projectId: p.projectId })).slices, [2, 3]);
+    await both(labels(2), labels(2), 'after redo');
     await call1('undoEdit', { projectId: p.projectId });
-    assert.deepEqual(new Uint32Array(await tile(p.projectId, 'labels', 2)), painted);
+    await both(painted, labels(1), 'after undo again');
 
     // A second session while the first has the project open: refused, one line naming the folder.
     const b2 = await open(scriptedJobs(() => ({ maps: [], labels: null })));
@@ -302,7 +324,13 @@ test("a finished job's maps and labels are stored in the open project: empty sli
     // (id 1) with the stored membrane line at x = 300: seeds on either side split it exactly there.
     const again = await call2<ProjectSummary>('openProject', { folder });
     assert.deepEqual(again.maps, { '2': 2, '3': 2 });
-    assert.equal(again.undoDepth, 1);
+    assert.deepEqual([again.undoDepth, again.redoDepth], [1, 1]);
+    // The accepted pair is still one step after reopening: redo puts both slices back, undo takes both again.
+    const tiles23 = async () => [new Uint32Array(await tile(again.projectId, 'labels', 2, call2)), new Uint32Array(await tile(again.projectId, 'labels', 3, call2))];
+    assert.deepEqual((await call2<EditResult>('redoEdit', { projectId: again.projectId })).slices, [2, 3]);
+    assert.deepEqual(await tiles23(), [labels(2), labels(2)]);
+    assert.deepEqual((await call2<EditResult>('undoEdit', { projectId: again.projectId })).slices, [2, 3]);
+    assert.deepEqual(await tiles23(), [painted, labels(1)]);
     assert.deepEqual(new Float32Array(await tile(again.projectId, 'round-1', 3, call2)), map(1));
     const sp = await call2<EditResult>('editProject', { projectId: again.projectId, z: 3, layer: 'labels', edit: { tool: 'split', id: 1, seeds: [[100.5, 200.5], [450.5, 200.5]], radiusPx: 0.5 } });
     assert.deepEqual(sp.newIds, [2]);

@@ -7,7 +7,8 @@
 //   editProject ─> ml/proofread tool ─> Project.edit (journal, apply, undo stack) ─> EditResult
 //   sliceQuality ─> ml/proofread sliceQuality against the project's ground truth
 //   a job ends (JobManager onEnd) ─> jobEnded ─> each open project of the job's stack stores the job's maps (every
-//     round) and labels (taken on empty slices, else proposed: resolveProposal accepts one as an undoable edit) and
+//     round) and labels (taken on empty slices, else proposed: resolveProposal accepts those of any number of slices
+//     as one undoable step) and
 //     snapshots; every other open project snapshots too ─> a 'project' event with the new summary
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -101,10 +102,13 @@ function toUint32(img: Image2D): Uint32Array {
   return out;
 }
 
-/** Ids present after a delta that were not on the slice before it (the pieces a split or cut created). */
-function newIds(delta: LabelDelta, maxBefore: number): number[] {
+/** Ids present after the deltas that were not on their slices before (the pieces a split or cut created). */
+function newIds(deltas: readonly LabelDelta[], maxBefore: (z: number) => number): number[] {
   const ids = new Set<number>();
-  for (let k = 0; k < delta.after.length; k++) if (delta.after[k] > maxBefore) ids.add(delta.after[k]);
+  for (const d of deltas) {
+    const max = maxBefore(d.z);
+    for (let k = 0; k < d.after.length; k++) if (d.after[k] > max) ids.add(d.after[k]);
+  }
   return [...ids].sort((a, b) => a - b);
 }
 
@@ -201,14 +205,13 @@ export function projectHandlers(deps: ProjectDeps): {
   }
 
   async function result(p: OpenProject, entry: HistoryEntry | null, t0: number, created: number[] = []): Promise<EditResult> {
-    if (entry) {
-      // Every level of that slice's tiles is stale now; the next read cuts them from the edited labels.
-      deps.pyramid.drop(`proj:${p.id}:${entry.layer}:${entry.delta.z}:`);
-    }
+    const deltas = entry?.deltas ?? [];
+    // Every level of those slices' tiles is stale now; the next read cuts them from the edited labels.
+    if (entry) for (const d of entry.deltas) deps.pyramid.drop(`proj:${p.id}:${entry.layer}:${d.z}:`);
     return {
-      z: entry?.delta.z ?? null,
+      slices: [...new Set(deltas.map((d) => d.z))],
       layer: entry?.layer ?? null,
-      changedPx: entry?.delta.indices.length ?? 0,
+      changedPx: deltas.reduce((s, d) => s + d.indices.length, 0),
       undoDepth: p.project.undoDepth,
       redoDepth: p.project.redoDepth,
       newIds: created,
@@ -374,7 +377,7 @@ export function projectHandlers(deps: ProjectDeps): {
         // Ground truth has no locks: locking is about protecting proofread segments.
         return toolDelta(edit, labels, z, layer === 'labels' ? locked : new Set(), map, maxBefore + 1);
       });
-      return result(p, entry, t0, entry && makesIds ? newIds(entry.delta, maxBefore) : []);
+      return result(p, entry, t0, entry && makesIds ? newIds(entry.deltas, () => maxBefore) : []);
     },
 
     async undoEdit({ projectId }) {
@@ -428,26 +431,27 @@ export function projectHandlers(deps: ProjectDeps): {
         out = await deps.guard.check(folder);
       }
       const r = await exportProject(p.project, out, deps.stackOf(p.stackId).summary.pixelSizeNm);
-      return { labels: r.labels, truth: r.truth, manifest: r.manifest };
+      return { labels: r.labels, truth: r.truth, membrane: r.membrane, membraneRounds: r.membraneRounds, manifest: r.manifest };
     },
 
-    async resolveProposal({ projectId, z, accept }) {
+    async resolveProposal({ projectId, slices, accept }) {
       const t0 = performance.now();
       const p = get(projectId);
-      checkZ(p, z);
-      if (!p.project.resultFile('proposal', z)) throw new ApiError('user', `${p.project.folder}: slice ${z} has no proposed labels`);
-      let maxBefore = 0;
-      const entry = await p.project.resolveProposal(
-        z,
+      // A slice without a proposal fails in the store, before anything changes (a user error: the door says so).
+      for (const z of slices) checkZ(p, z);
+      const maxBefore = new Map<number, number>();
+      const entry = await p.project.resolveProposals(
+        slices,
         accept
-          ? (labels, proposal, locked) => {
+          ? (labels, proposal, locked, z) => {
               // Pieces of the proposal that would take a locked id get fresh ids above everything on either slice.
-              maxBefore = Math.max(maxLabel(labels.data), maxLabel(proposal.data));
-              return replaceLabels(labels, z, proposal.data, maxBefore + 1, locked);
+              const max = Math.max(maxLabel(labels.data), maxLabel(proposal.data));
+              maxBefore.set(z, max);
+              return replaceLabels(labels, z, proposal.data, max + 1, locked);
             }
           : null,
       );
-      return { edit: await result(p, entry, t0, entry ? newIds(entry.delta, maxBefore) : []), proposals: summary(p).proposals };
+      return { edit: await result(p, entry, t0, entry ? newIds(entry.deltas, (z) => maxBefore.get(z) ?? 0) : []), proposals: summary(p).proposals };
     },
   };
 

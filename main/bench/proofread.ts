@@ -68,7 +68,7 @@ export async function benchProofread(): Promise<Record<string, number | string>>
       const t0 = performance.now();
       const e = await p.edit('labels', 0, (l, locked) => paintStroke(l, 0, pts, 10, 100_000 + k, locked));
       times.push(performance.now() - t0);
-      px += e?.delta.indices.length ?? 0;
+      px += e?.deltas[0].indices.length ?? 0;
     }
     out['stroke.medianMs'] = ms(percentile(times, 0.5));
     out['stroke.p95Ms'] = ms(percentile(times, 0.95));
@@ -88,7 +88,7 @@ export async function benchProofread(): Promise<Record<string, number | string>>
     t0 = performance.now();
     const e = await p.edit('labels', 0, (l, locked) => splitSegment(l, map, 0, ids[0], [seedA, seedB], maxLabel(l.data) + 1, locked));
     out['split.ms'] = ms(performance.now() - t0);
-    out['split.segmentPx'] = e ? (await p.slice('labels', 0)).data.filter((v) => v === ids[0]).length + e.delta.indices.length : 0;
+    out['split.segmentPx'] = e ? (await p.slice('labels', 0)).data.filter((v) => v === ids[0]).length + e.deltas[0].indices.length : 0;
 
     t0 = performance.now();
     await p.compact();

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { openStack, writeTiffStack } from '../io';
 import type { Image2D } from '../../ml/types';
 import { SliceChannel } from './channel';
+import { MEMBRANE_FILE, membraneRoundFile } from './outputs';
 import { loadPipelineModels, releaseModels, runPipeline, type PipelineOptions } from './pipeline';
 
 export interface SegmentStackOptions extends Omit<PipelineOptions, 'skipSegmentation'> {
@@ -35,9 +36,9 @@ export async function segmentStack(opts: SegmentStackOptions): Promise<SegmentSt
     const outputs: Array<{ path: string; channel: SliceChannel<Image2D>; pick: (r: Picked) => Image2D; description: string }> = [];
     const add = (name: string, pick: (r: Picked) => Image2D, description: string) =>
       outputs.push({ path: join(opts.out, name), channel: new SliceChannel<Image2D>(), pick, description });
-    add('membrane.tif', (r) => r.rounds[r.rounds.length - 1], `EMSeg membrane map after ${rounds} refinement round(s) (float32, 1 = membrane)`);
+    add(MEMBRANE_FILE, (r) => r.rounds[r.rounds.length - 1], `EMSeg membrane map after ${rounds} refinement round(s) (float32, 1 = membrane)`);
     if (opts.writeRounds !== false) {
-      for (let k = 0; k <= rounds; k++) add(`membrane-round-${k}.tif`, (r) => r.rounds[k], `EMSeg membrane map, round ${k} (float32, 1 = membrane)`);
+      for (let k = 0; k <= rounds; k++) add(membraneRoundFile(k), (r) => r.rounds[k], `EMSeg membrane map, round ${k} (float32, 1 = membrane)`);
     }
     add('labels.tif', (r) => r.labels!, 'EMSeg labels (uint32, 0 = boundary)');
     const members = models.membrane.members?.length ?? 0;

@@ -1,16 +1,24 @@
-// Binary encodings of a project's files: label slices, history entries (a layer and a delta) and journal records.
+// Binary encodings of a project's files: label slices, history entries (a layer and its deltas) and journal records.
 // Everything is little-endian uint32 with a CRC-32 beside the payload, so a torn or damaged file is recognised by its
 // bytes, never trusted: a kill -9 in the middle of an append leaves a record whose length or checksum does not add up.
+//
+// Entries are written in format 2 (a layer and any number of deltas: one undoable step may change several slices);
+// format 1 (exactly one delta), as projects written before grouped steps hold it, is still read: journal records of
+// op code 1 and history files of version 1.
 import * as zlib from 'node:zlib';
 import type { LabelDelta } from '../../ml/proofread';
 
 export type ProjectLayer = 'labels' | 'truth';
 export const LAYERS: readonly ProjectLayer[] = ['labels', 'truth'];
 
-/** One entry of the undo (or redo) stack: which layer, and the pixels it changed. */
+/**
+ * One entry of the undo (or redo) stack: which layer, and the pixels it changed. One delta for an edit; one per slice
+ * when a single step changes several slices (accepting a job's proposed labels on all of them), applied in order and
+ * undone together.
+ */
 export interface HistoryEntry {
   layer: ProjectLayer;
-  delta: LabelDelta;
+  deltas: LabelDelta[];
 }
 
 export type JournalRecord = { op: 'edit'; entry: HistoryEntry } | { op: 'undo' } | { op: 'redo' };
@@ -40,7 +48,24 @@ export function crc32Table(bytes: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-const OP_CODE = { edit: 1, undo: 2, redo: 3 } as const;
+/** CRC-32 of the parts one after another, without concatenating them. */
+export function crc32Parts(parts: readonly Uint8Array[]): number {
+  // zlib's crc32 takes the running value as its second argument; the table loop carries it in c.
+  if (nativeCrc32) {
+    const running = nativeCrc32 as unknown as (data: Uint8Array, value: number) => number;
+    let sum = 0;
+    for (const p of parts) sum = running(p, sum);
+    return sum >>> 0;
+  }
+  let c = 0xffffffff;
+  for (const p of parts) for (let i = 0; i < p.length; i++) c = CRC_TABLE[(c ^ p[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+// Op code 1 is an edit in entry format 1 (read only); edits are written as op code 4, entry format 2.
+const OP_CODE = { edit: 4, undo: 2, redo: 3 } as const;
+const OP_EDIT_V1 = 1;
+const HISTORY_VERSION = 2;
 const LAYER_CODE: Record<ProjectLayer, number> = { labels: 0, truth: 1 };
 
 export class ProjectFormatError extends Error {
@@ -58,33 +83,39 @@ function bytesOf(a: Uint32Array | Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-/** A history entry: layer code, z, pixel count, then indices, before and after. */
+/** A history entry (format 2): layer code, delta count, then per delta z, pixel count, indices, before and after. */
 export function encodeEntry(e: HistoryEntry): Uint8Array[] {
-  const n = e.delta.indices.length;
-  const head = new Uint8Array(12);
-  const v = new DataView(head.buffer);
-  v.setUint32(0, LAYER_CODE[e.layer], true);
-  v.setUint32(4, e.delta.z, true);
-  v.setUint32(8, n, true);
-  return [head, bytesOf(e.delta.indices), bytesOf(e.delta.before), bytesOf(e.delta.after)];
+  const parts: Uint8Array[] = [concat([u32(LAYER_CODE[e.layer]), u32(e.deltas.length)])];
+  for (const d of e.deltas) parts.push(concat([u32(d.z), u32(d.indices.length)]), bytesOf(d.indices), bytesOf(d.before), bytesOf(d.after));
+  return parts;
 }
 
-/** Reads one entry at `offset`; returns it and the offset after it. */
-export function decodeEntry(buf: Uint8Array, offset: number, what: string): { entry: HistoryEntry; next: number } {
-  if (offset + 12 > buf.length) throw new ProjectFormatError(`${what}: truncated history entry`);
-  const v = new DataView(buf.buffer, buf.byteOffset + offset, 12);
-  const code = v.getUint32(0, true);
-  const z = v.getUint32(4, true);
-  const n = v.getUint32(8, true);
+/** Reads one entry of format 2 (or 1: layer code, z, pixel count, arrays) at `offset`; returns it and the offset after it. */
+export function decodeEntry(buf: Uint8Array, offset: number, what: string, format: 1 | 2 = 2): { entry: HistoryEntry; next: number } {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const word = (o: number) => {
+    if (o + 4 > buf.length) throw new ProjectFormatError(`${what}: truncated history entry`);
+    return view.getUint32(o, true);
+  };
+  const code = word(offset);
   const layer = LAYERS[code];
   if (layer === undefined) throw new ProjectFormatError(`${what}: unknown layer code ${code}`);
-  const start = offset + 12;
-  const end = start + 12 * n;
-  if (end > buf.length) throw new ProjectFormatError(`${what}: history entry of ${n} pixels runs past the end`);
-  // Copy: the arrays must be 4-byte aligned and must not keep the whole file buffer alive.
-  const all = new Uint32Array(3 * n);
-  new Uint8Array(all.buffer).set(buf.subarray(start, end));
-  return { entry: { layer, delta: { z, indices: all.subarray(0, n), before: all.subarray(n, 2 * n), after: all.subarray(2 * n) } }, next: end };
+  const count = format === 1 ? 1 : word(offset + 4);
+  let o = offset + (format === 1 ? 4 : 8);
+  const deltas: LabelDelta[] = [];
+  for (let k = 0; k < count; k++) {
+    const z = word(o);
+    const n = word(o + 4);
+    const start = o + 8;
+    const end = start + 12 * n;
+    if (end > buf.length) throw new ProjectFormatError(`${what}: history entry of ${n} pixels runs past the end`);
+    // Copy: the arrays must be 4-byte aligned and must not keep the whole file buffer alive.
+    const all = new Uint32Array(3 * n);
+    new Uint8Array(all.buffer).set(buf.subarray(start, end));
+    deltas.push({ z, indices: all.subarray(0, n), before: all.subarray(n, 2 * n), after: all.subarray(2 * n) });
+    o = end;
+  }
+  return { entry: { layer, deltas }, next: o };
 }
 
 function payloadOf(r: JournalRecord): Uint8Array[] {
@@ -102,10 +133,16 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** A journal record as written: payload length, CRC-32 of the payload, payload. */
-export function encodeRecord(r: JournalRecord): Uint8Array {
-  const payload = concat(payloadOf(r));
-  return concat([u32(payload.length), u32(crc32(payload)), payload]);
+/**
+ * A journal record as written: payload length, CRC-32 of the payload, payload; as parts, so the pixels of a large
+ * edit are written from where they are instead of being copied into one buffer first.
+ */
+export function encodeRecord(r: JournalRecord): Uint8Array[] {
+  const payload = payloadOf(r);
+  const length = payload.reduce((s, p) => s + p.length, 0);
+  // The length field is 32 bits: an edit this large (some 350 million changed pixels) cannot be journaled.
+  if (length > 0xffffffff) throw new RangeError(`an edit of ${length} bytes is too large for one journal record`);
+  return [u32(length), u32(crc32Parts(payload)), ...payload];
 }
 
 /**
@@ -123,8 +160,8 @@ export function decodeJournal(buf: Uint8Array, what: string): { records: Journal
     const payload = buf.subarray(o + 8, o + 8 + len);
     if (crc32(payload) !== sum) break;
     const op = payload[0];
-    if (op === OP_CODE.edit) {
-      const { entry, next } = decodeEntry(payload, 4, what);
+    if (op === OP_CODE.edit || op === OP_EDIT_V1) {
+      const { entry, next } = decodeEntry(payload, 4, what, op === OP_EDIT_V1 ? 1 : 2);
       if (next !== payload.length) throw new ProjectFormatError(`${what}: record at byte ${o} has ${payload.length - next} extra bytes`);
       records.push({ op: 'edit', entry });
     } else if (op === OP_CODE.undo) records.push({ op: 'undo' });
@@ -135,28 +172,19 @@ export function decodeJournal(buf: Uint8Array, what: string): { records: Journal
   return { records, goodBytes: o, tornBytes: buf.length - o };
 }
 
-/** The undo and redo stacks as one file: magic, counts, entries, CRC-32 of everything before it. */
+/** The undo and redo stacks as one file: magic, version, counts, entries, CRC-32 of everything before it. */
 export function encodeHistory(undo: readonly HistoryEntry[], redo: readonly HistoryEntry[]): Uint8Array[] {
-  const head = concat([new TextEncoder().encode('EMSH'), u32(1), u32(undo.length), u32(redo.length)]);
+  const head = concat([new TextEncoder().encode('EMSH'), u32(HISTORY_VERSION), u32(undo.length), u32(redo.length)]);
   const parts = [head, ...undo.flatMap(encodeEntry), ...redo.flatMap(encodeEntry)];
-  // One checksum over all parts without concatenating them: zlib's crc32 takes the running value as its second
-  // argument; the table loop carries it in c.
-  let sum = 0;
-  if (nativeCrc32) {
-    const running = nativeCrc32 as unknown as (data: Uint8Array, value: number) => number;
-    for (const p of parts) sum = running(p, sum);
-  } else {
-    let c = 0xffffffff;
-    for (const p of parts) for (let i = 0; i < p.length; i++) c = CRC_TABLE[(c ^ p[i]) & 0xff] ^ (c >>> 8);
-    sum = (c ^ 0xffffffff) >>> 0;
-  }
-  return [...parts, u32(sum >>> 0)];
+  return [...parts, u32(crc32Parts(parts))];
 }
 
 export function decodeHistory(buf: Uint8Array, what: string): { undo: HistoryEntry[]; redo: HistoryEntry[] } {
   if (buf.length < 20 || new TextDecoder().decode(buf.subarray(0, 4)) !== 'EMSH') throw new ProjectFormatError(`${what}: not an EMSeg history file`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   if (crc32(buf.subarray(0, buf.length - 4)) !== view.getUint32(buf.length - 4, true)) throw new ProjectFormatError(`${what}: checksum mismatch (damaged file)`);
+  const version = view.getUint32(4, true);
+  if (version !== 1 && version !== HISTORY_VERSION) throw new ProjectFormatError(`${what}: history format version ${version} is not supported`);
   const nu = view.getUint32(8, true);
   const nr = view.getUint32(12, true);
   const body = buf.subarray(0, buf.length - 4);
@@ -164,7 +192,7 @@ export function decodeHistory(buf: Uint8Array, what: string): { undo: HistoryEnt
   const read = (k: number) => {
     const out: HistoryEntry[] = [];
     for (let i = 0; i < k; i++) {
-      const r = decodeEntry(body, o, what);
+      const r = decodeEntry(body, o, what, version);
       out.push(r.entry);
       o = r.next;
     }
@@ -176,40 +204,50 @@ export function decodeHistory(buf: Uint8Array, what: string): { undo: HistoryEnt
   return { undo, redo };
 }
 
-/** A label slice file: magic, width, height, CRC-32 of the pixels, then width·height uint32. */
-export function encodeSlice(width: number, height: number, data: Uint32Array): Uint8Array[] {
-  const head = concat([new TextEncoder().encode('EMSL'), u32(width), u32(height), u32(crc32(bytesOf(data)))]);
+// Label slices and membrane maps share one layout: magic, width, height, CRC-32 of the pixels, then width·height
+// 4-byte pixels (uint32 labels; float32 maps, 1 = membrane).
+const SLICE_FILE = { magic: 'EMSL', kind: 'label slice', noun: 'slice' } as const;
+const MAP_FILE = { magic: 'EMSM', kind: 'membrane map', noun: 'map' } as const;
+
+function encodePixels(file: { magic: string }, width: number, height: number, data: Uint32Array | Float32Array): Uint8Array[] {
+  const head = concat([new TextEncoder().encode(file.magic), u32(width), u32(height), u32(crc32(bytesOf(data)))]);
   return [head, bytesOf(data)];
+}
+
+function decodePixels<T extends Uint32Array | Float32Array>(
+  file: { magic: string; kind: string; noun: string },
+  make: (n: number) => T,
+  buf: Uint8Array,
+  width: number,
+  height: number,
+  what: string,
+): T {
+  if (buf.length < 16 || new TextDecoder().decode(buf.subarray(0, 4)) !== file.magic) throw new ProjectFormatError(`${what}: not an EMSeg ${file.kind}`);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const w = view.getUint32(4, true);
+  const h = view.getUint32(8, true);
+  if (w !== width || h !== height) throw new ProjectFormatError(`${what}: ${file.noun} is ${w}×${h}, the project ${width}×${height}`);
+  if (buf.length !== 16 + 4 * w * h) throw new ProjectFormatError(`${what}: ${buf.length} bytes for a ${w}×${h} ${file.noun}`);
+  const data = make(w * h);
+  new Uint8Array(data.buffer).set(buf.subarray(16));
+  if (crc32(bytesOf(data)) !== view.getUint32(12, true)) throw new ProjectFormatError(`${what}: checksum mismatch (damaged file)`);
+  return data;
+}
+
+/** A label slice file (uint32 pixels). */
+export function encodeSlice(width: number, height: number, data: Uint32Array): Uint8Array[] {
+  return encodePixels(SLICE_FILE, width, height, data);
 }
 
 export function decodeSlice(buf: Uint8Array, width: number, height: number, what: string): Uint32Array {
-  if (buf.length < 16 || new TextDecoder().decode(buf.subarray(0, 4)) !== 'EMSL') throw new ProjectFormatError(`${what}: not an EMSeg label slice`);
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const w = view.getUint32(4, true);
-  const h = view.getUint32(8, true);
-  if (w !== width || h !== height) throw new ProjectFormatError(`${what}: slice is ${w}×${h}, the project ${width}×${height}`);
-  if (buf.length !== 16 + 4 * w * h) throw new ProjectFormatError(`${what}: ${buf.length} bytes for a ${w}×${h} slice`);
-  const data = new Uint32Array(w * h);
-  new Uint8Array(data.buffer).set(buf.subarray(16));
-  if (crc32(bytesOf(data)) !== view.getUint32(12, true)) throw new ProjectFormatError(`${what}: checksum mismatch (damaged file)`);
-  return data;
+  return decodePixels(SLICE_FILE, (n) => new Uint32Array(n), buf, width, height, what);
 }
 
-/** A membrane map file: magic, width, height, CRC-32 of the pixels, then width·height float32 (1 = membrane). */
+/** A membrane map file (float32 pixels, 1 = membrane). */
 export function encodeMap(width: number, height: number, data: Float32Array): Uint8Array[] {
-  const head = concat([new TextEncoder().encode('EMSM'), u32(width), u32(height), u32(crc32(bytesOf(data)))]);
-  return [head, bytesOf(data)];
+  return encodePixels(MAP_FILE, width, height, data);
 }
 
 export function decodeMap(buf: Uint8Array, width: number, height: number, what: string): Float32Array {
-  if (buf.length < 16 || new TextDecoder().decode(buf.subarray(0, 4)) !== 'EMSM') throw new ProjectFormatError(`${what}: not an EMSeg membrane map`);
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const w = view.getUint32(4, true);
-  const h = view.getUint32(8, true);
-  if (w !== width || h !== height) throw new ProjectFormatError(`${what}: map is ${w}×${h}, the project ${width}×${height}`);
-  if (buf.length !== 16 + 4 * w * h) throw new ProjectFormatError(`${what}: ${buf.length} bytes for a ${w}×${h} map`);
-  const data = new Float32Array(w * h);
-  new Uint8Array(data.buffer).set(buf.subarray(16));
-  if (crc32(bytesOf(data)) !== view.getUint32(12, true)) throw new ProjectFormatError(`${what}: checksum mismatch (damaged file)`);
-  return data;
+  return decodePixels(MAP_FILE, (n) => new Float32Array(n), buf, width, height, what);
 }

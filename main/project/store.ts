@@ -9,7 +9,8 @@
 //                           records: a record torn by kill -9 is recognised and dropped, with everything after it)
 //   maps/round<r>-z<z>-v<v>.f32        membrane maps a job made (round 0 = membrane model, r = refinement round r)
 //   slices/proposal-z<z>-v<v>.u32      labels a job made for a slice that had labels already, until the user accepts
-//                                      them (one undoable edit) or discards them
+//                                      them or discards them; accepting several slices at once is one undoable step
+//                                      (one history entry with a delta per slice, one journal record)
 //   project.lock            the process that has the project open (lock.ts): one writer at a time
 //
 // Opening = read project.json, load its snapshot lazily, replay its journal; so undo history survives a restart.
@@ -27,7 +28,7 @@
 // process loses nothing acknowledged; an fsync every few seconds bounds what a power cut can take.
 import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { applyDelta, deltaBytes, revertDelta, type LabelDelta } from '../../ml/proofread';
+import { applyDeltas, deltaBytes, revertDeltas, type LabelDelta } from '../../ml/proofread';
 import type { Labels, MembraneMap } from '../../ml/types';
 import { writeFileAtomic } from '../engine/atomic';
 import {
@@ -54,9 +55,13 @@ export { ProjectLockedError } from './lock';
 export type SliceStatus = 'not-started' | 'in-progress' | 'done';
 export const SLICE_STATUSES: readonly SliceStatus[] = ['not-started', 'in-progress', 'done'];
 
+// Version 2: history entries may hold several deltas (codec.ts), which an EMSeg that knows only version 1 would
+// misread. Version 1 projects open as they are and are written back as version 2.
+const PROJECT_VERSION = 2;
+
 export interface ProjectFile {
   format: 'emseg-project';
-  version: 1;
+  version: typeof PROJECT_VERSION;
   /** The raw stack, by absolute path: read, never written. */
   stackPath: string;
   width: number;
@@ -153,7 +158,7 @@ function checkProjectFile(v: unknown, where: string): ProjectFile {
   if (typeof v !== 'object' || v === null) return bad('not a JSON object');
   const p = v as Partial<ProjectFile>;
   if (p.format !== 'emseg-project') bad('not an EMSeg project file');
-  if (p.version !== 1) bad(`project format version ${String(p.version)} is not supported`);
+  if ((p.version as number) !== 1 && p.version !== PROJECT_VERSION) bad(`project format version ${String(p.version)} is not supported`);
   if (typeof p.stackPath !== 'string') bad('stackPath missing');
   for (const k of ['width', 'height', 'depth', 'generation'] as const) if (!Number.isInteger(p[k]) || (p[k] as number) < 0) bad(`${k} is not a whole number`);
   if (typeof p.journal !== 'string' || /[/\\]/.test(p.journal)) bad('journal is not a file name');
@@ -186,6 +191,7 @@ function checkProjectFile(v: unknown, where: string): ProjectFile {
   if (!Number.isInteger(resultsVersion) || resultsVersion < 0) bad('resultsVersion is not a whole number');
   return {
     ...(p as ProjectFile),
+    version: PROJECT_VERSION,
     slices: { labels: p.slices?.labels ?? {}, truth: p.slices?.truth ?? {} },
     locked: p.locked ?? {},
     maps,
@@ -265,7 +271,7 @@ export class Project {
     const now = new Date().toISOString();
     const meta: ProjectFile = {
       format: 'emseg-project',
-      version: 1,
+      version: PROJECT_VERSION,
       stackPath: init.stackPath,
       width: init.width,
       height: init.height,
@@ -375,7 +381,7 @@ export class Project {
 
   /** Bytes the undo and redo stacks hold in memory. */
   historyBytes(): number {
-    return [...this.undoStack, ...this.redoStack].reduce((s, e) => s + deltaBytes(e.delta), 0);
+    return [...this.undoStack, ...this.redoStack].reduce((s, e) => e.deltas.reduce((t, d) => t + deltaBytes(d), s), 0);
   }
 
   /** Goes up with every change of the slice: part of cache keys, so no stale tile is served after an edit. */
@@ -428,7 +434,7 @@ export class Project {
       const delta = make(labels, this.locked(z));
       if (delta.z !== z) throw new RangeError(`edit of slice ${z} made a delta for slice ${delta.z}`);
       if (delta.indices.length === 0) return null;
-      const entry = { layer, delta };
+      const entry = { layer, deltas: [delta] };
       await this.append({ op: 'edit', entry });
       await this.replay({ op: 'edit', entry });
       return entry;
@@ -560,28 +566,41 @@ export class Project {
   }
 
   /**
-   * Accepts (make computes the delta from the current labels, the proposal and the locks: one undoable edit) or
-   * discards (make null) the proposal of slice z. Returns the edit, or null when nothing changed.
+   * Accepts (make computes each slice's delta from its current labels, its proposal and its locks) or discards (make
+   * null) the proposals of these slices. Accepting is one undoable step however many slices it changes: one history
+   * entry with a delta per changed slice, journaled as one record, so undo and redo take back or reapply all of them
+   * and a crash keeps all or none. Returns that entry, or null when no pixel changed.
    */
-  resolveProposal(z: number, make: ((labels: Labels, proposal: Labels, locked: ReadonlySet<number>) => LabelDelta) | null): Promise<HistoryEntry | null> {
-    this.checkZ(z);
+  resolveProposals(
+    slices: readonly number[],
+    make: ((labels: Labels, proposal: Labels, locked: ReadonlySet<number>, z: number) => LabelDelta) | null,
+  ): Promise<HistoryEntry | null> {
     return this.serial(async () => {
-      const proposal = await this.proposal(z);
-      if (!proposal) throw new ProjectFormatError(`${this.folder}: slice ${z} has no proposed labels`);
+      for (const z of slices) this.checkZ(z);
+      if (new Set(slices).size !== slices.length) throw new RangeError(`slices ${slices.join(', ')} name a slice twice`);
+      const missing = slices.filter((z) => this.meta.proposals[String(z)] === undefined);
+      if (missing.length > 0) throw new ProjectFormatError(`${this.folder}: slice${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ha${missing.length > 1 ? 've' : 's'} no proposed labels`);
       let entry: HistoryEntry | null = null;
       if (make) {
-        const labels = await this.slice('labels', z);
-        const delta = make(labels, proposal, this.locked(z));
-        if (delta.z !== z) throw new RangeError(`accepting slice ${z} made a delta for slice ${delta.z}`);
-        if (delta.indices.length > 0) {
-          entry = { layer: 'labels', delta };
-          // Journaled first: a crash before project.json drops the proposal leaves it to accept again, as a no-op.
+        const deltas: LabelDelta[] = [];
+        for (const z of slices) {
+          const proposal = await this.proposal(z);
+          if (!proposal) throw new ProjectFormatError(`${this.folder}: slice ${z} has no proposed labels`);
+          const delta = make(await this.slice('labels', z), proposal, this.locked(z), z);
+          if (delta.z !== z) throw new RangeError(`accepting slice ${z} made a delta for slice ${delta.z}`);
+          if (delta.indices.length > 0) deltas.push(delta);
+        }
+        if (deltas.length > 0) {
+          entry = { layer: 'labels', deltas };
+          // Journaled, and synced, before project.json drops the proposals: a crash in between leaves them to accept
+          // again, and not even a power cut can lose both the proposals and the accepted labels.
           await this.append({ op: 'edit', entry });
+          await this.journal.sync();
           await this.replay({ op: 'edit', entry });
         }
       }
       const proposals = { ...this.meta.proposals };
-      delete proposals[String(z)];
+      for (const z of slices) delete proposals[String(z)];
       await this.writeMeta({ ...this.meta, proposals });
       return entry;
     });
@@ -620,7 +639,7 @@ export class Project {
       }
       return await this.serial(async () => {
         const g = this.meta.generation + 1;
-        const edited = new Set([...this.undoStack, ...this.redoStack].filter((e) => e.layer === 'labels').map((e) => e.delta.z));
+        const edited = new Set([...this.undoStack, ...this.redoStack].filter((e) => e.layer === 'labels').flatMap((e) => e.deltas.map((d) => d.z)));
         const labelSlices: Record<string, string> = {};
         const proposals = { ...this.meta.proposals };
         const stored: StoredResults = { maps: Object.keys(maps).map(Number), labels: [], proposals: [] };
@@ -677,10 +696,13 @@ export class Project {
   }
 
   private async append(r: JournalRecord): Promise<void> {
-    const bytes = encodeRecord(r);
-    let done = 0;
-    while (done < bytes.length) done += (await this.journal.write(bytes, done, bytes.length - done)).bytesWritten;
-    this.journalBytes += bytes.length;
+    let length = 0;
+    for (const part of encodeRecord(r)) {
+      let done = 0;
+      while (done < part.length) done += (await this.journal.write(part, done, part.length - done)).bytesWritten;
+      length += part.length;
+    }
+    this.journalBytes += length;
     this.journalRecords++;
     this.unsynced = true;
   }
@@ -688,8 +710,7 @@ export class Project {
   /** Applies a record to the state in memory (used both live and when replaying the journal at open). */
   private async replay(r: JournalRecord): Promise<void> {
     if (r.op === 'edit') {
-      const labels = await this.slice(r.entry.layer, r.entry.delta.z);
-      applyDelta(labels.data, r.entry.delta);
+      applyDeltas(await this.slicesOf(r.entry), r.entry.deltas);
       this.undoStack.push(r.entry);
       this.redoStack = [];
       this.touched(r.entry);
@@ -697,19 +718,30 @@ export class Project {
     }
     const from = r.op === 'undo' ? this.undoStack : this.redoStack;
     const to = r.op === 'undo' ? this.redoStack : this.undoStack;
-    const entry = from.pop();
+    const entry = from[from.length - 1];
     if (!entry) throw new ProjectFormatError(`${this.folder}: the journal has a ${r.op} with nothing to ${r.op}`);
-    const labels = await this.slice(entry.layer, entry.delta.z);
-    if (r.op === 'undo') revertDelta(labels.data, entry.delta);
-    else applyDelta(labels.data, entry.delta);
+    const slices = await this.slicesOf(entry);
+    if (r.op === 'undo') revertDeltas(slices, entry.deltas);
+    else applyDeltas(slices, entry.deltas);
+    // Moved only once every delta fitted: a failed undo or redo leaves both stacks and all slices as they were.
+    from.pop();
     to.push(entry);
     this.touched(entry);
   }
 
+  /** The loaded pixels of every slice an entry changes, by z. */
+  private async slicesOf(e: HistoryEntry): Promise<(z: number) => Uint32Array> {
+    const data = new Map<number, Uint32Array>();
+    for (const d of e.deltas) if (!data.has(d.z)) data.set(d.z, (await this.slice(e.layer, d.z)).data);
+    return (z) => data.get(z) as Uint32Array;
+  }
+
   private touched(e: HistoryEntry): void {
-    const key = `${e.layer}:${e.delta.z}`;
-    this.dirty.add(key);
-    this.revisions.set(key, (this.revisions.get(key) ?? 0) + 1);
+    for (const d of e.deltas) {
+      const key = `${e.layer}:${d.z}`;
+      this.dirty.add(key);
+      this.revisions.set(key, (this.revisions.get(key) ?? 0) + 1);
+    }
   }
 
   private async tick(): Promise<void> {

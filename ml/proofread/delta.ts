@@ -4,6 +4,9 @@
 //
 // Apply and revert check that the pixels hold the values the delta expects: a delta replayed onto the wrong state
 // (a damaged project, a bug in the order of replay) fails loudly instead of silently corrupting labels.
+//
+// Some steps change several slices at once (accepting a job's labels on every slice that has a proposal): their
+// deltas are undone and redone together by applyDeltas / revertDeltas, all or nothing.
 
 export interface LabelDelta {
   /** Slice index. */
@@ -76,6 +79,30 @@ export function applyDelta(data: Uint32Array, d: LabelDelta): void {
 
 export function revertDelta(data: Uint32Array, d: LabelDelta): void {
   swap(data, d, d.after, d.before, 'revertDelta');
+}
+
+/**
+ * Applies a group of deltas in order, all or none: when one does not fit its slice, the ones applied before it are
+ * reverted before the error is thrown. `slice(z)` gives the pixels of slice z (a group may touch one slice twice).
+ */
+export function applyDeltas(slice: (z: number) => Uint32Array, ds: readonly LabelDelta[]): void {
+  inTurn(ds, (d) => applyDelta(slice(d.z), d), (d) => revertDelta(slice(d.z), d));
+}
+
+/** Reverts a group of deltas in reverse order, all or none (the inverse of applyDeltas). */
+export function revertDeltas(slice: (z: number) => Uint32Array, ds: readonly LabelDelta[]): void {
+  inTurn([...ds].reverse(), (d) => revertDelta(slice(d.z), d), (d) => applyDelta(slice(d.z), d));
+}
+
+function inTurn(ds: readonly LabelDelta[], step: (d: LabelDelta) => void, undo: (d: LabelDelta) => void): void {
+  let k = 0;
+  try {
+    for (; k < ds.length; k++) step(ds[k]);
+  } catch (e) {
+    // Delta k changed nothing (swap checks before it writes): undo the ones before it, newest first.
+    for (let j = k - 1; j >= 0; j--) undo(ds[j]);
+    throw e;
+  }
 }
 
 /** Bytes a delta holds in memory (three uint32 per pixel). */

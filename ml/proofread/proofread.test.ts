@@ -6,9 +6,11 @@ import type { Labels } from '../types';
 import { groundTruthSegments } from '../metrics/ground-truth';
 import {
   applyDelta,
+  applyDeltas,
   cutSegment,
   deleteSegment,
   deltaBetween,
+  deltaFromChanges,
   DeltaMismatchError,
   fillRegion,
   membraneFromRaw,
@@ -17,6 +19,7 @@ import {
   ProofreadError,
   replaceLabels,
   revertDelta,
+  revertDeltas,
   sliceQuality,
   splitSegment,
   strokePixels,
@@ -77,6 +80,37 @@ test('a delta applies and reverts exactly, and refuses a slice in another state'
   const snapshot = l.data.slice();
   assert.throws(() => applyDelta(l.data, d), DeltaMismatchError);
   assert.deepEqual(l.data, snapshot);
+});
+
+test('a group of deltas over several slices applies and reverts as one, all or nothing', () => {
+  const slices = [slice(8, 8), slice(8, 8), slice(8, 8)];
+  slices.forEach((l, z) => l.data.fill(z + 1));
+  const at = (z: number) => slices[z].data;
+  // Slices 0 and 2, and slice 0 a second time on top of the first delta (applied in order, reverted in reverse).
+  const d0 = deltaFromChanges(0, at(0), [0, 1, 2], 7);
+  const d2 = deltaFromChanges(2, at(2), [10, 11], 8);
+  const d0b = deltaFromChanges(0, Uint32Array.from(at(0)).fill(7, 0, 3), [2, 3], 9);
+  const before = slices.map((l) => l.data.slice());
+  applyDeltas(at, [d0, d2, d0b]);
+  assert.deepEqual([...at(0).subarray(0, 5)], [7, 7, 9, 9, 1]);
+  assert.deepEqual([...at(2).subarray(9, 13)], [3, 8, 8, 3]);
+  assert.deepEqual(at(1), before[1]);
+  const after = slices.map((l) => l.data.slice());
+  revertDeltas(at, [d0, d2, d0b]);
+  slices.forEach((l, z) => assert.deepEqual(l.data, before[z], `slice ${z} reverted`));
+  // The last delta of the group does not fit: the ones before it are taken back, every slice is as it was.
+  at(0)[3] = 5;
+  const held = slices.map((l) => l.data.slice());
+  assert.throws(() => applyDeltas(at, [d0, d2, d0b]), DeltaMismatchError);
+  slices.forEach((l, z) => assert.deepEqual(l.data, held[z], `slice ${z} untouched after the failed group`));
+  // Likewise when reverting: the first delta (reverted last) does not fit.
+  at(0)[3] = 1;
+  applyDeltas(at, [d0, d2, d0b]);
+  at(0)[0] = 4;
+  const held2 = slices.map((l) => l.data.slice());
+  assert.throws(() => revertDeltas(at, [d0, d2, d0b]), DeltaMismatchError);
+  slices.forEach((l, z) => assert.deepEqual(l.data, held2[z], `slice ${z} untouched after the failed revert`));
+  assert.deepEqual([...at(2)], [...after[2]]);
 });
 
 test('the brush skips locked segments and records only real changes', () => {

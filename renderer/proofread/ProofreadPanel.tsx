@@ -6,8 +6,8 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { EditResult, EmsegApi, JobInfo, ProjectLayer, ProjectSummary, SliceQualityResult, SliceStatus, StackSummary } from '../../main/api/contract';
 import type { Scene } from '../scene/scene';
-import { ProofreadController, type ToolId, type ToolSettings } from './controller';
-import { SHORTCUTS, TOOL_KEYS, TOOL_NAMES, VIEW_SHORTCUTS, type Shortcut } from './shortcuts';
+import { ProofreadController, type ToolSettings } from './controller';
+import { SHORTCUTS, TOOL_IDS, TOOL_KEYS, TOOLS, VIEW_SHORTCUTS, type Shortcut } from './shortcuts';
 
 interface Props {
   api: EmsegApi;
@@ -32,7 +32,6 @@ function isTyping(t: EventTarget | null): boolean {
 }
 
 const STATUS_NAMES: Record<SliceStatus, string> = { 'not-started': 'not started', 'in-progress': 'in progress', done: 'done' };
-const TOOLS: ToolId[] = ['navigate', 'paint', 'erase', 'fill', 'pick', 'merge', 'split', 'cut', 'delete', 'lock'];
 
 function ShortcutTable({ rows }: { rows: Shortcut[] }) {
   return (
@@ -94,7 +93,8 @@ export function ProofreadPanel({ api, scene, stack, z, jobs, project, rev, onPro
     (r: EditResult, patch: Partial<ProjectSummary> = {}) => {
       const p = live.current.project;
       if (!p) return;
-      const truthSlices = r.layer === 'truth' && r.z !== null && !p.truthSlices.includes(r.z) ? [...p.truthSlices, r.z].sort((a, b) => a - b) : p.truthSlices;
+      const added = r.layer === 'truth' ? r.slices.filter((z) => !p.truthSlices.includes(z)) : [];
+      const truthSlices = added.length > 0 ? [...p.truthSlices, ...added].sort((a, b) => a - b) : p.truthSlices;
       onProject({ ...p, ...patch, undoDepth: r.undoDepth, redoDepth: r.redoDepth, truthSlices });
       if (r.changedPx > 0) onEdited();
       if (r.newIds.length > 0) setHint(`new segment${r.newIds.length > 1 ? 's' : ''} ${r.newIds.join(', ')}`);
@@ -152,16 +152,14 @@ export function ProofreadPanel({ api, scene, stack, z, jobs, project, rev, onPro
     [api, controller, edited],
   );
 
-  /** Accepts (one undoable edit per slice) or discards the labels a job proposed for these slices, in order. */
+  /** Accepts or discards the labels a job proposed for these slices: accepting is one undoable step for all of them. */
   const resolveProposals = useCallback(
     (slices: number[], accept: boolean) => {
       const p = live.current.project;
-      if (!p || !controller) return;
+      if (!p || !controller || slices.length === 0) return;
       void controller.run(async () => {
-        for (const at of slices) {
-          const r = await api.resolveProposal({ projectId: p.projectId, z: at, accept });
-          edited(r.edit, { proposals: r.proposals });
-        }
+        const r = await api.resolveProposal({ projectId: p.projectId, slices, accept });
+        edited(r.edit, { proposals: r.proposals });
       });
     },
     [api, controller, edited],
@@ -253,7 +251,10 @@ export function ProofreadPanel({ api, scene, stack, z, jobs, project, rev, onPro
   };
   const exportAll = () => {
     if (!project) return;
-    api.exportProject({ projectId: project.projectId }).then((r) => onNotice(`Exported ${r.labels} and ${r.truth}`), onError);
+    api.exportProject({ projectId: project.projectId }).then((r) => {
+      const maps = r.membrane ? `, ${r.membrane} and ${r.membraneRounds.length} membrane-round-<r>.tif` : '';
+      onNotice(`Exported ${r.labels}, ${r.truth}${maps}`);
+    }, onError);
   };
   const setStatus = (status: SliceStatus) => {
     if (!project) return;
@@ -313,17 +314,17 @@ export function ProofreadPanel({ api, scene, stack, z, jobs, project, rev, onPro
         {project.folder}
       </div>
       <div className="tools">
-        {TOOLS.map((t) => (
+        {TOOL_IDS.map((t) => (
           <button
             key={t}
             type="button"
             className={settings.tool === t ? 'active' : ''}
             aria-pressed={settings.tool === t}
             onClick={() => setSettings((s) => ({ ...s, tool: t }))}
-            title={`${TOOL_NAMES[t]} (${Object.entries(TOOL_KEYS).find(([, v]) => v === t)?.[0].toUpperCase()})`}
+            title={`${TOOLS[t].name} (${TOOLS[t].key.toUpperCase()})`}
             data-testid={`tool-${t}`}
           >
-            {TOOL_NAMES[t]}
+            {TOOLS[t].name}
           </button>
         ))}
       </div>
@@ -386,7 +387,12 @@ export function ProofreadPanel({ api, scene, stack, z, jobs, project, rev, onPro
             <button type="button" disabled={!hasProposal} onClick={() => resolveProposals([z], false)} data-testid="proposal-discard">
               Discard
             </button>
-            <button type="button" onClick={() => resolveProposals(project.proposals, true)} data-testid="proposal-accept-all">
+            <button
+              type="button"
+              onClick={() => resolveProposals(project.proposals, true)}
+              title="Replace the labels of every slice with a proposal by the job's (one undoable edit for all of them; locked segments stay)"
+              data-testid="proposal-accept-all"
+            >
               Accept all ({project.proposals.length})
             </button>
           </div>

@@ -8,47 +8,40 @@ import type { ToolId } from './controller';
 export interface Shortcut {
   keys: string;
   what: string;
-  tool?: ToolId;
 }
 
-export const TOOL_KEYS: Record<string, ToolId> = {
-  v: 'navigate',
-  p: 'paint',
-  e: 'erase',
-  f: 'fill',
-  l: 'pick',
-  g: 'merge',
-  s: 'split',
-  x: 'cut',
-  d: 'delete',
-  k: 'lock',
+/** A tool as the panel shows it: the key that picks it, its button's name and what it does (for the help overlay). */
+interface ToolInfo {
+  key: string;
+  name: string;
+  what: string;
+  /** Another key that picks it, listed beside the letter. */
+  alsoKey?: string;
+}
+
+/** Every tool, once, in the order of the panel's buttons: the buttons, the key handler and the help overlay read it. */
+export const TOOLS: Record<ToolId, ToolInfo> = {
+  navigate: { key: 'v', alsoKey: 'Esc', name: 'Navigate', what: 'navigate: drag pans (Esc also drops a half-made merge or split)' },
+  paint: { key: 'p', name: 'Paint', what: 'paint with the current label (ground truth: interior)' },
+  erase: { key: 'e', name: 'Erase', what: 'erase to boundary (ground truth: membrane)' },
+  fill: { key: 'f', name: 'Fill', what: 'fill the connected region under the click' },
+  pick: { key: 'l', name: 'Pick label', what: 'pick the label under the click' },
+  merge: { key: 'g', name: 'Merge', what: 'merge: click segments; the second click merges (shift-click adds more)' },
+  split: { key: 's', name: 'Split', what: 'split: draw a seed in each part; the second seed splits (shift: more parts)' },
+  cut: { key: 'x', name: 'Cut', what: 'cut: draw a line across a segment' },
+  delete: { key: 'd', name: 'Delete segment', what: 'delete the segment under the click' },
+  lock: { key: 'k', name: 'Lock segment', what: 'lock / unlock the segment under the click against edits' },
 };
 
-export const TOOL_NAMES: Record<ToolId, string> = {
-  navigate: 'Navigate',
-  paint: 'Paint',
-  erase: 'Erase',
-  fill: 'Fill',
-  pick: 'Pick label',
-  merge: 'Merge',
-  split: 'Split',
-  cut: 'Cut',
-  delete: 'Delete segment',
-  lock: 'Lock segment',
-};
+export const TOOL_IDS = Object.keys(TOOLS) as ToolId[];
 
+/** The tool each letter picks. */
+export const TOOL_KEYS: Record<string, ToolId> = Object.fromEntries(TOOL_IDS.map((t) => [TOOLS[t].key, t]));
+
+/** The proofreading keys: the tools', then the others the panel answers to. */
 export const SHORTCUTS: Shortcut[] = [
-  { keys: 'V / Esc', what: 'navigate: drag pans (Esc also drops a half-made merge or split)', tool: 'navigate' },
-  { keys: 'P', what: 'paint with the current label (ground truth: interior)', tool: 'paint' },
-  { keys: 'E', what: 'erase to boundary (ground truth: membrane)', tool: 'erase' },
-  { keys: 'F', what: 'fill the connected region under the click', tool: 'fill' },
-  { keys: 'L', what: 'pick the label under the click', tool: 'pick' },
+  ...TOOL_IDS.map((t) => ({ keys: [TOOLS[t].key.toUpperCase(), TOOLS[t].alsoKey].filter(Boolean).join(' / '), what: TOOLS[t].what })),
   { keys: 'M', what: 'new label (largest on the slice + 1)' },
-  { keys: 'G', what: 'merge: click segments; the second click merges (shift-click adds more)', tool: 'merge' },
-  { keys: 'S', what: 'split: draw a seed in each part; the second seed splits (shift: more parts)', tool: 'split' },
-  { keys: 'X', what: 'cut: draw a line across a segment', tool: 'cut' },
-  { keys: 'D', what: 'delete the segment under the click', tool: 'delete' },
-  { keys: 'K', what: 'lock / unlock the segment under the click against edits', tool: 'lock' },
   { keys: '[ / ]', what: 'brush smaller / larger' },
   { keys: 'T', what: 'edit labels / ground truth' },
   { keys: 'Ctrl+Z', what: 'undo' },

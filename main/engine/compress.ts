@@ -6,8 +6,9 @@
 //   int8        ml/compress/int8.ts: static QDQ quantisation calibrated on training slices; the ONNX graph *is* the
 //               model (weights.bin is empty: there are no float weights to fine-tune from, and `emseg export` must
 //               not overwrite model.onnx from them).
-//   structured  ml/compress/structured.ts: filter pruning to a smaller dense U-Net, fine-tuned by the regular
-//               multi-threaded trainer (engine/train.ts) from the pruned weights.
+//   structured  ml/compress/structured.ts: filter pruning to a smaller dense U-Net, the filters chosen and the
+//               remaining convolutions refitted on training crops, then fine-tuned by the regular multi-threaded
+//               trainer (engine/train.ts) from the pruned weights.
 //   cci         ml/compress/cci.ts: balanced group sparsity, fine-tuned in this thread with the mask recomputed from
 //               dense shadow weights after every step. The ONNX graph is dense (ORT has no balanced-sparse kernel);
 //               the speed of the structure is measured by `emseg bench --only compress` with EMSeg's own kernels.
@@ -174,10 +175,18 @@ export async function compressModel(opts: CompressOptions): Promise<ModelRecord>
 
   if (opts.method === 'structured') {
     const keepFraction = opts.structured?.keepFraction ?? 0.5;
-    const pruned = pruneUNet(model, record.config as UNetConfig, keepFraction);
+    // 8 crops of 256 px: 2048 pixels at the bottom level, for up to 256 channels; 16 scored no better.
+    const crops = trainingCrops(opts.data, 8, 256, sizeMultiple(record.config), mixSeed(ft.seed, 79));
+    if (crops.length === 0) throw Object.assign(new Error('structured pruning needs training slices (its filters are chosen and compensated on their activations)'), { userFacing: true });
+    log(`structured: choosing and refitting filters on ${crops.length} training crop(s)`);
+    const pruned = pruneUNet(model, record.config as UNetConfig, keepFraction, { crops });
+    tf.dispose(crops);
     const init = getWeights(pruned.model).map((w) => new Float32Array(w));
     const params = (ws: Float32Array[]) => ws.reduce((a, w) => a + w.length, 0);
-    const compression = { method: 'structured', source, keepFraction, importance: 'L1 norm of the batch-norm-folded filter', paramsBefore: params(getWeights(model)), paramsAfter: params(init), fineTuneSteps: ft.steps };
+    const compression = {
+      method: 'structured', source, keepFraction, paramsBefore: params(getWeights(model)), paramsAfter: params(init), fineTuneSteps: ft.steps, crops: crops.length,
+      importance: 'greedy channel elimination by reconstruction cost (Optimal Brain Surgeon on activation covariances)', compensation: 'layer-wise least-squares refit of every convolution to the source',
+    };
     model.dispose();
     pruned.model.dispose();
     log(`structured: ${compression.paramsBefore} → ${compression.paramsAfter} parameters; fine-tuning ${ft.steps} steps`);
@@ -242,7 +251,10 @@ async function saveTfFolder(out: string, model: tf.LayersModel, record: ModelRec
   return (await loadModel(out)).record;
 }
 
-/** Normalised training crops (NHWC, one each) at seeded positions: the relief pruning set, the BN calibration set. */
+/**
+ * Normalised training crops (NHWC, one each) at seeded positions: the relief pruning set, the BN calibration set, the
+ * structured pruning statistics.
+ */
 function trainingCrops(data: CompressData, n: number, cropPx: number, multiple: number, seed: number): tf.Tensor4D[] {
   const rng = new Rng(seed);
   const out: tf.Tensor4D[] = [];

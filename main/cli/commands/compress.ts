@@ -8,7 +8,7 @@ import { UsageError, type Command, type CommandContext } from '../command';
 import { num, str } from '../options';
 import { parseSliceRange } from '../../engine/slices';
 import { loadLabelledSlices, type LabelledSlice } from '../../engine/datasets';
-import { loadModel, saveModel } from '../../engine/model-store';
+import { loadModel, loadModelRecord, saveModel } from '../../engine/model-store';
 import { COMPRESSED_MODELS, DEFAULT_MEMBRANE_MODEL, SAMPLE_STACK } from '../../engine/models';
 import {
   COMPRESSION_METHODS, DEFAULT_BINARY, DEFAULT_LPSPHERE, DEFAULT_RELIEF, compressModel, measureEnsemble, measureModelFolder, reportMarkdown, type CompressionMethod, type ReportRow,
@@ -41,6 +41,15 @@ async function runReport(ctx: CommandContext): Promise<number> {
     for (const n of names.sort()) if (await isModelFolder(join(COMPRESSED_MODELS, n))) models.push(join(COMPRESSED_MODELS, n));
   }
   models = [...new Set(models)];
+  // Binarized folders go last (after the reference): measuring their ensembles leaves later ONNX Runtime sessions of
+  // this process 2-3× slower (seen on the shipped models: lpsphere 1.10 Mpx/s after the binary ensemble, 3.13 without;
+  // cause not found), which would make every row after them look slow.
+  const binary = new Set<string>();
+  for (const dir of models.slice(1)) {
+    const cfg = (await loadModelRecord(dir)).config;
+    if (cfg.kind === 'unet' && cfg.binary !== undefined) binary.add(dir);
+  }
+  models = [...models.filter((d) => !binary.has(d)), ...models.filter((d) => binary.has(d))];
   const images = str(ctx, 'images') ?? SAMPLE_STACK;
   const labels = str(ctx, 'labels') ?? join(SAMPLE_STACK, '..', 'label');
   const all = await loadLabelledSlices(images, labels, 'all');
@@ -87,8 +96,9 @@ model picker, refinement): model.json records the method in its 'compression' fi
 Methods:
   int8        static quantisation: int8 weights (per output channel), uint8 activations calibrated on training
               slices, written as an ONNX QDQ graph that ONNX Runtime runs with integer kernels. No training.
-  structured  removes the least important filters of every layer (L1 norm of the batch-norm-folded filter) and
-              rebuilds a smaller dense U-Net, then fine-tunes it with the regular trainer.
+  structured  removes the filters of every layer that the others explain best on training crops, rebuilds a
+              smaller dense U-Net, refits its convolutions to the source model's, then fine-tunes it with the
+              regular trainer.
   cci         cross-channel intragroup sparsity: in every group of G input channels, at every kernel tap, only the
               N largest weights are kept; fine-tuned with the mask recomputed from dense shadow weights.
   relief      activity-based pruning ("neural network relief", Dekhovich et al.): per filter, keep the connections

@@ -195,8 +195,8 @@ test('segment: labels render in random colours, boundaries only, and hover shows
 test('ground truth renders when the stack has one', async () => {
   await expect(page.getByTestId('layer-truth')).toBeVisible();
   await onlyLayers(['truth']);
-  const truth = await pixels(viewer());
-  expect(saturatedHues(truth)).toBeGreaterThan(20);
+  // The truth tiles are fetched when the layer turns on: wait for them to be drawn rather than read the first frame.
+  await expect.poll(async () => saturatedHues(await pixels(viewer())), { timeout: 10_000 }).toBeGreaterThan(20);
   await onlyLayers(['raw', 'map', 'labels']);
 });
 

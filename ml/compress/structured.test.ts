@@ -38,16 +38,7 @@ test('pruning dead filters leaves the U-Net output unchanged, with fewer paramet
   perturbBatchNorm(model);
   // Kill half of each prunable layer's filters (a different half per layer): zero γ and β after a convolution, zero
   // kernel and bias of a transposed convolution.
-  const dead = new Map<string, number[]>();
-  let seed = 3;
-  for (const layer of model.layers) {
-    const key = widthKey(layer.name);
-    if (!key) continue;
-    const n = (layer.outputShape as number[])[3];
-    const r = pseudoRandom(n, seed++);
-    const order = Array.from(r.keys()).sort((a, b) => r[a] - r[b]);
-    dead.set(key, order.slice(0, n / 2));
-  }
+  const dead = halfOfEachLayer(model);
   for (const layer of model.layers) {
     const up = widthKey(layer.name);
     const bnOf = /^(.*)_bn$/.exec(layer.name)?.[1];

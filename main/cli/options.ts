@@ -1,5 +1,6 @@
 // Option parsing helpers shared by the commands: numbers with ranges, required values, one-line errors.
 import { UsageError, type CommandContext } from './command';
+import type { LossWeighting } from '../../ml/train/trainer';
 
 export function str(ctx: CommandContext, name: string, required: true): string;
 export function str(ctx: CommandContext, name: string, required?: false): string | undefined;
@@ -27,4 +28,11 @@ export function membraneValue(ctx: CommandContext, name: string): 0 | 255 {
   const v = str(ctx, name, true);
   if (v !== '0' && v !== '255') throw new UsageError(`--${name} must be 0 or 255 (the label value that marks membrane), got '${v}'`);
   return Number(v) as 0 | 255;
+}
+
+/** --weighting: the training loss weighting, plain or balanced. */
+export function weightingOption(ctx: CommandContext, def: LossWeighting): LossWeighting {
+  const v = str(ctx, 'weighting') ?? def;
+  if (v !== 'plain' && v !== 'balanced') throw new UsageError(`--weighting must be plain or balanced, got '${v}'`);
+  return v;
 }

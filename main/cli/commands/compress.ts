@@ -45,11 +45,12 @@ async function runReport(ctx: CommandContext): Promise<number> {
   // this process 2-3× slower (seen on the shipped models: lpsphere 1.10 Mpx/s after the binary ensemble, 3.13 without;
   // cause not found), which would make every row after them look slow.
   const binary = new Set<string>();
-  for (const dir of models.slice(1)) {
+  for (const dir of models) {
     const cfg = (await loadModelRecord(dir)).config;
     if (cfg.kind === 'unet' && cfg.binary !== undefined) binary.add(dir);
   }
-  models = [...models.filter((d) => !binary.has(d)), ...models.filter((d) => binary.has(d))];
+  const [first, ...rest] = models;
+  models = [first, ...rest.filter((d) => !binary.has(d)), ...rest.filter((d) => binary.has(d))];
   const images = str(ctx, 'images') ?? SAMPLE_STACK;
   const labels = str(ctx, 'labels') ?? join(SAMPLE_STACK, '..', 'label');
   const all = await loadLabelledSlices(images, labels, 'all');
@@ -68,8 +69,7 @@ async function runReport(ctx: CommandContext): Promise<number> {
     const isReference = reference === null;
     reference ??= { path: await realpath(dir), model: row.model, mpxPerS: row.mpxPerS, vrand: row.vrand, vinfo: row.vinfo };
     const loaded = await loadModel(dir);
-    const isBinary = loaded.record.config.kind === 'unet' && loaded.record.config.binary !== undefined;
-    const ensemble = isBinary ? await measureEnsemble(dir, val, mv, ensembleSizes, { threads }) : undefined;
+    const ensemble = binary.has(dir) ? await measureEnsemble(dir, val, mv, ensembleSizes, { threads }) : undefined;
     for (const e of ensemble ?? []) {
       rows.push({ ...row, model: `${row.model} K=${e.k}`, method: 'binary ensemble', mpxPerS: e.mpxPerS, vrand: e.vrand, vinfo: e.vinfo, threshold: e.threshold });
     }

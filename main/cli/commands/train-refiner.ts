@@ -1,7 +1,7 @@
 // `emseg train-refiner`: trains the refinement CNN (Wu 2015) on maps of a trained membrane model.
 import os from 'node:os';
-import { UsageError, type Command } from '../command';
-import { membraneValue, num, str } from '../options';
+import type { Command } from '../command';
+import { membraneValue, num, str, weightingOption } from '../options';
 import { createProgressBar } from '../progress';
 import { parseSliceRange } from '../../engine/slices';
 import { loadLabelledSlices } from '../../engine/datasets';
@@ -48,8 +48,7 @@ Options:
     const useRaw = ctx.values['no-raw'] !== true;
     const stages = num(ctx, 'stages', 2, { min: 1, int: true });
     const steps = num(ctx, 'steps', 300, { min: 1, int: true });
-    const weighting = str(ctx, 'weighting') ?? 'plain';
-    if (weighting !== 'plain' && weighting !== 'balanced') throw new UsageError(`--weighting must be plain or balanced, got '${weighting}'`);
+    const weighting = weightingOption(ctx, 'plain');
     const bar = createProgressBar('train-refiner', stages * steps, { quiet: ctx.quiet });
     const result = await trainRefiner({
       membrane: str(ctx, 'membrane') ?? DEFAULT_MEMBRANE_MODEL,

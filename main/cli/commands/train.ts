@@ -3,7 +3,7 @@
 import os from 'node:os';
 import { join } from 'node:path';
 import type { Command } from '../command';
-import { membraneValue, num, str } from '../options';
+import { membraneValue, num, str, weightingOption } from '../options';
 import { createProgressBar } from '../progress';
 import { parseSliceRange, formatSliceRange } from '../../engine/slices';
 import { loadLabelledSlices, toTrainingSlice, toValidationSlice } from '../../engine/datasets';
@@ -63,7 +63,7 @@ Options:
     const trainIdx = trainSpec ? parseSliceRange(trainSpec, all.length) : all.map((s) => s.index).filter((i) => !val.includes(i));
     const valSet = all.filter((s) => val.includes(s.index));
     const trainSet = all.filter((s) => trainIdx.includes(s.index));
-    const weighting = (str(ctx, 'weighting') ?? 'balanced') as 'balanced' | 'plain';
+    const weighting = weightingOption(ctx, 'balanced');
     const depth = num(ctx, 'depth', 4, { min: 1, max: 6, int: true });
     const config: UNetConfig = { kind: 'unet', baseChannels: num(ctx, 'base-channels', 16, { min: 1, int: true }), depth, inChannels: 1 };
     const crop = num(ctx, 'crop', 256, { min: 2 ** depth, int: true });

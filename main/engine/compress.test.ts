@@ -9,13 +9,14 @@ import { join } from 'node:path';
 import os from 'node:os';
 import { initTf } from '../../ml/tfjs/backend';
 import { buildModel, type UNetConfig } from '../../ml/models';
-import { getWeights, setWeights } from '../../ml/train/trainer';
+import { setWeights } from '../../ml/train/trainer';
 import { modelToOnnxGraph } from '../../ml/onnx/export';
 import { openStack, writeTiffStack } from '../io';
 import { segmentStack } from './segment-stack';
-import { perturbBatchNorm, pseudoRandom } from '../../ml/models/test-helpers';
-import { saveModel, weightEntries, loadModel } from './model-store';
+import { pseudoRandom } from '../../ml/models/test-helpers';
+import { loadModel } from './model-store';
 import { loadInferenceModel } from './models';
+import { tinySource } from './fixtures';
 import { compressModel, measureModelFolder, reportMarkdown, type CompressData } from './compress';
 import type { LabelledSlice } from './datasets';
 
@@ -30,12 +31,7 @@ test('int8 and structured compression write model folders that run like any mode
   await initTf();
   const dir = await mkdtemp(join(os.tmpdir(), 'emseg-compress-'));
   try {
-    const config: UNetConfig = { kind: 'unet', baseChannels: 4, depth: 2, inChannels: 1 };
-    const m = buildModel(config);
-    perturbBatchNorm(m);
-    const src = join(dir, 'src');
-    await saveModel(src, { format: 'emseg-model', version: 1, role: 'membrane', config, weights: weightEntries(m) }, getWeights(m));
-    m.dispose();
+    const src = await tinySource(dir);
     const data: CompressData = { train: [slice(0, 48), slice(1, 48)], val: [slice(2, 48)], membraneValue: 0 };
     const fineTune = { steps: 0, batchSize: 1, cropPx: 32, lr: 0, workers: 1, seed: 1, evalEvery: 1 };
 
@@ -65,15 +61,6 @@ test('int8 and structured compression write model folders that run like any mode
     await rm(dir, { recursive: true, force: true });
   }
 });
-
-async function tinySource(dir: string, config: UNetConfig = { kind: 'unet', baseChannels: 4, depth: 2, inChannels: 1 }): Promise<string> {
-  const m = buildModel(config);
-  perturbBatchNorm(m);
-  const src = join(dir, 'src');
-  await saveModel(src, { format: 'emseg-model', version: 1, role: 'membrane', config, weights: weightEntries(m) }, getWeights(m));
-  m.dispose();
-  return src;
-}
 
 /** Exact zeros of the folder's ONNX graph (rebuilt as exportModelFolder builds it) over its Conv weights. */
 async function onnxConvZeros(dir: string): Promise<number> {

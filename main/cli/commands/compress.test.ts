@@ -8,11 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../index';
 import { writeTiffStack } from '../../io';
-import { loadModel, saveModel, weightEntries } from '../../engine/model-store';
-import { buildModel, type UNetConfig } from '../../../ml/models';
+import { loadModel } from '../../engine/model-store';
+import { tinySource } from '../../engine/fixtures';
 import { initTf } from '../../../ml/tfjs/backend';
-import { getWeights } from '../../../ml/train/trainer';
-import { pseudoRandom, perturbBatchNorm } from '../../../ml/models/test-helpers';
+import { pseudoRandom } from '../../../ml/models/test-helpers';
 
 async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const [ow, ew] = [process.stdout.write.bind(process.stdout), process.stderr.write.bind(process.stderr)];
@@ -32,12 +31,7 @@ test('compress --method lpsphere and --report from the command line; bad options
   await initTf();
   const dir = await mkdtemp(join(tmpdir(), 'emseg-compress-cli-'));
   try {
-    const config: UNetConfig = { kind: 'unet', baseChannels: 4, depth: 2, inChannels: 1 };
-    const m = buildModel(config);
-    perturbBatchNorm(m);
-    const src = join(dir, 'src');
-    await saveModel(src, { format: 'emseg-model', version: 1, role: 'membrane', config, weights: weightEntries(m) }, getWeights(m));
-    m.dispose();
+    const src = await tinySource(dir);
     const size = 48;
     const images = join(dir, 'images.tif');
     const labels = join(dir, 'labels.tif');

@@ -1,19 +1,22 @@
 // `emseg segment` with models: runs the pipeline over a stack and streams every output to its own TIFF in the output
 // folder — membrane.tif (final map), membrane-round-<r>.tif for r = 0…N (round 0 = the membrane model's output) and
 // labels.tif (uint32, 0 = boundary), and with a stochastic ensemble (--ensemble K) uncertainty.tif (the per-pixel
-// variance across the members' maps) — one slice in memory per output, each file written atomically.
+// variance across the members' maps) — one slice in memory per output, each file written atomically. A caller may
+// add one more consumer of the results (`emseg segment --project` stores them in a project), fed in step with the files.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openStack, writeTiffStack } from '../io';
 import type { Image2D } from '../../ml/types';
 import { SliceChannel } from './channel';
 import { MEMBRANE_FILE, membraneRoundFile } from './outputs';
-import { loadPipelineModels, releaseModels, runPipeline, type PipelineOptions } from './pipeline';
+import { loadPipelineModels, releaseModels, runPipeline, type PipelineOptions, type SliceResult } from './pipeline';
 
 export interface SegmentStackOptions extends Omit<PipelineOptions, 'skipSegmentation'> {
   out: string;
   /** Write membrane-round-<r>.tif for every round (default true). */
   writeRounds?: boolean;
+  /** One more consumer of every slice's results, in step with the TIFF writers; its failure stops the run as theirs does. */
+  results?: (slices: AsyncIterable<SliceResult>) => Promise<unknown>;
 }
 
 export interface SegmentStackResult {
@@ -46,12 +49,18 @@ export async function segmentStack(opts: SegmentStackOptions): Promise<SegmentSt
     const writers = outputs.map((o) =>
       writeTiffStack(o.path, o.channel, { pixelSizeNm, compression: 'deflate', description: `${o.description}; from ${opts.stack}` }),
     );
-    // A failed writer must stop the producer rather than leave it waiting for a consumer that is gone.
+    const consumers: Promise<unknown>[] = [...writers];
+    let resultChannel: SliceChannel<SliceResult> | null = null;
+    if (opts.results) {
+      resultChannel = new SliceChannel<SliceResult>();
+      consumers.push(opts.results(resultChannel));
+    }
+    // A failed consumer must stop the producer rather than leave it waiting for a consumer that is gone.
     let failure: unknown;
-    writers.forEach((w) => w.catch((e: unknown) => (failure ??= e)));
-    // One promise for "some writer has ended", made once: a race built per slice would keep every slice's results alive
-    // until the end of the stack (memory growing with stack length).
-    const writerEnded = Promise.race(writers.map((w) => w.then(() => undefined, () => undefined)));
+    consumers.forEach((w) => w.catch((e: unknown) => (failure ??= e)));
+    // One promise for "some consumer has ended", made once: a race built per slice would keep every slice's results
+    // alive until the end of the stack (memory growing with stack length).
+    const writerEnded = Promise.race(consumers.map((w) => w.then(() => undefined, () => undefined)));
     let slices = 0;
     let segments = 0;
     try {
@@ -59,13 +68,14 @@ export async function segmentStack(opts: SegmentStackOptions): Promise<SegmentSt
         if (failure) throw failure;
         slices++;
         for (let i = 0; i < r.labels!.data.length; i++) if (r.labels!.data[i] > segments) segments = Math.max(segments, r.labels!.data[i]);
-        await Promise.race([Promise.all(outputs.map((o) => o.channel.push(o.pick(r)))), writerEnded]);
+        await Promise.race([Promise.all([...outputs.map((o) => o.channel.push(o.pick(r))), resultChannel?.push(r)]), writerEnded]);
         if (failure) throw failure;
       }
     } finally {
       for (const o of outputs) o.channel.close();
+      resultChannel?.close();
     }
-    await Promise.all(writers);
+    await Promise.all(consumers);
     return { files: outputs.map((o) => o.path), slices, rounds, segments };
   } finally {
     if (!opts.models) await releaseModels(models);

@@ -7,18 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../index';
 import { openStack, writeTiffStack } from '../../io';
-import { saveModel, weightEntries } from '../../engine/model-store';
-import { buildModel, type ModelConfig } from '../../../ml/models';
+import { tinyModel } from '../../engine/fixtures';
 import { initTf } from '../../../ml/tfjs/backend';
-import { getWeights } from '../../../ml/train/trainer';
-import { pseudoRandom, perturbBatchNorm } from '../../../ml/models/test-helpers';
-
-async function tinyModel(dir: string, config: ModelConfig, role: 'membrane' | 'refiner', rounds?: number): Promise<void> {
-  const model = buildModel(config);
-  perturbBatchNorm(model);
-  await saveModel(dir, { format: 'emseg-model', version: 1, role, config, weights: weightEntries(model), rounds }, getWeights(model));
-  model.dispose();
-}
+import { pseudoRandom } from '../../../ml/models/test-helpers';
 
 test('segment runs the membrane model and the refinement rounds and writes every map', async () => {
   await initTf('cpu');

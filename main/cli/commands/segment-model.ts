@@ -1,6 +1,6 @@
 // The model half of `emseg segment`: with no --membrane map given, run the membrane CNN and its refinement rounds on
 // the stack and write membrane.tif, membrane-round-<r>.tif (r = 0…N) and labels.tif (and uncertainty.tif with
-// --ensemble K on a binarized model).
+// --ensemble K on a binarized model), and with --project every round's map and the labels into that project too.
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError, type CommandContext } from '../command';
@@ -9,7 +9,9 @@ import { num, str } from '../options';
 import { parseSliceRange } from '../../engine/slices';
 import { segmentStack } from '../../engine/segment-stack';
 import { SAMPLE_DATA } from '../../engine/models';
+import type { Project, StoredResults } from '../../project/store';
 import type { SegmentParams } from '../../../ml/segmentation';
+import { pipelineResults, storedLine } from './segment-project';
 
 async function hasModel(dir: string): Promise<boolean> {
   return access(join(dir, 'model.json')).then(() => true, () => false);
@@ -29,12 +31,14 @@ export async function resolveModels(model: string | undefined, refiner: string |
   throw new UsageError(`${base}: no EMSeg model here (expected model.json, or membrane/model.json)`);
 }
 
-export async function segmentWithModels(ctx: CommandContext, stack: string, outDir: string, params: Partial<SegmentParams>): Promise<number> {
+/** Runs the models; with a project (opened by openProjectFor), stores the results in it as they come. */
+export async function segmentWithModels(ctx: CommandContext, stack: string, outDir: string, params: Partial<SegmentParams>, project: Project | null = null): Promise<number> {
   const models = await resolveModels(str(ctx, 'model'), str(ctx, 'refiner'));
   const roundsArg = ctx.values['refine-rounds'];
   const rounds = roundsArg === undefined ? undefined : num(ctx, 'refine-rounds', 0, { min: 0, max: 20, int: true });
   const slicesSpec = str(ctx, 'slices');
   const bar = createProgressBar('segment', 1, { quiet: ctx.quiet });
+  let stored: Promise<StoredResults | null> = Promise.resolve(null);
   const result = await segmentStack({
     stack,
     out: outDir,
@@ -47,10 +51,13 @@ export async function segmentWithModels(ctx: CommandContext, stack: string, outD
     ensemble: num(ctx, 'ensemble', 1, { min: 1, max: 64, int: true }),
     tilePx: num(ctx, 'tile', 1024, { min: 64, int: true }),
     writeRounds: ctx.values['no-round-maps'] !== true,
+    results: project ? (slices) => (stored = project.storeResults(pipelineResults(slices))) : undefined,
     onProgress: (p) => bar.update(p.done, p.total, `${p.stage} slice ${p.slice ?? ''}`),
     onNotice: (m) => (ctx.quiet ? undefined : ctx.err(`notice: ${m}`)),
   });
   bar.done();
   ctx.out(`wrote ${result.files.join(', ')}: ${result.slices} slices, ${result.rounds} refinement round(s)`);
+  const inProject = await stored;
+  if (project && inProject) ctx.out(storedLine(project.folder, inProject));
   return 0;
 }

@@ -1,14 +1,17 @@
 // `emseg segment <stack> --out <dir>`: the main job. Without --membrane the models run (segment-model.ts); with it,
-// the given membrane maps → labels (uint32, 0 = boundary) as <dir>/labels.tif, one slice at a time.
+// the given membrane maps → labels (uint32, 0 = boundary) as <dir>/labels.tif, one slice at a time. With --project the
+// results also go into that project (segment-project.ts).
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openStack, writeTiffStack, type Stack } from '../../io';
 import { formatSliceRange, parseSliceRange } from '../../engine/slices';
+import type { Project, SliceResults, StoredResults } from '../../project/store';
 import { segment, DEFAULT_SEGMENT_PARAMS, type SegmentParams } from '../../../ml/segmentation';
 import type { Image2D, Labels, MembraneMap } from '../../../ml/types';
 import { UsageError, type Command, type CommandContext } from '../command';
 import { createProgressBar } from '../progress';
 import { segmentWithModels } from './segment-model';
+import { openProjectFor, storedLine } from './segment-project';
 
 /** Reads a stack slice as a membrane map: float32 as P(membrane); 8- and 16-bit scaled from their full range to [0, 1]. */
 export function toMembraneMap(img: Image2D, what: string): MembraneMap {
@@ -109,10 +112,69 @@ export function paramsFrom(ctx: CommandContext): Partial<SegmentParams> {
   return p;
 }
 
+/**
+ * The labels just written to labels.tif with the maps they came from, as a project stores them: the given map stands
+ * as the slice's one round (it is the map the labels were made from, and the one a split in the app should flood).
+ */
+async function* writtenResults(source: MembraneSource, labelsPath: string): AsyncGenerator<SliceResults> {
+  const labels = await openStack(labelsPath, { cacheBytes: 0 });
+  try {
+    for (let k = 0; k < source.slices.length; k++) {
+      const { data } = await labels.readSlice(k);
+      if (!(data instanceof Uint32Array)) throw new Error(`${labelsPath}: slice ${k} is not uint32`);
+      yield { z: source.slices[k], maps: [(await source.read(k)).data], labels: data };
+    }
+  } finally {
+    await labels.close();
+  }
+}
+
+/** --membrane: segments the given maps into <outDir>/labels.tif (and into the project, when there is one). */
+async function segmentMaps(ctx: CommandContext, outDir: string, params: Partial<SegmentParams>, project: Project | null, notice: (m: string) => void): Promise<number> {
+  const source = await getMembraneMaps(ctx.positionals[0], {
+    membrane: typeof ctx.values.membrane === 'string' ? ctx.values.membrane : undefined,
+    slices: typeof ctx.values.slices === 'string' ? ctx.values.slices : undefined,
+    notice,
+  });
+  const full: SegmentParams = { ...DEFAULT_SEGMENT_PARAMS, ...params };
+  const bar = createProgressBar('segment', source.slices.length, { quiet: ctx.quiet, unit: ' slices' });
+  let segments = 0;
+  async function* labelSlices(): AsyncGenerator<Labels> {
+    for (let k = 0; k < source.slices.length; k++) {
+      const labels = segment(await source.read(k), full);
+      let max = 0;
+      for (let i = 0; i < labels.data.length; i++) if (labels.data[i] > max) max = labels.data[i];
+      segments += max;
+      // The last update is left to done(): progress.ts would otherwise draw even sub-second runs.
+      if (k + 1 < source.slices.length) bar.update(k + 1);
+      yield labels;
+    }
+  }
+  const path = join(outDir, 'labels.tif');
+  let stored: StoredResults | null = null;
+  try {
+    await mkdir(outDir, { recursive: true }).catch((e: unknown) => {
+      throw new UsageError(`cannot create ${outDir}: ${e instanceof Error ? e.message : String(e)}`);
+    });
+    await writeTiffStack(path, labelSlices(), {
+      pixelSizeNm: source.pixelSizeNm,
+      compression: 'deflate',
+      description: `EMSeg labels (uint32, 0 = boundary); slices ${formatSliceRange(source.slices)} of ${ctx.positionals[0]}; params ${JSON.stringify(full)}`,
+    });
+    if (project) stored = await project.storeResults(writtenResults(source, path));
+  } finally {
+    await source.close();
+  }
+  bar.done();
+  ctx.out(`wrote ${path}: ${source.slices.length} slices, ${segments} segments (${full.method})`);
+  if (project && stored) ctx.out(storedLine(project.folder, stored));
+  return 0;
+}
+
 export const segmentCommand: Command = {
   name: 'segment',
   summary: 'Segment a stack into neurons: membrane CNN, refinement rounds, watershed',
-  usage: 'emseg segment <stack> --out <dir> [--model <dir>] [--refine-rounds N] [--membrane <map stack>] [options]',
+  usage: 'emseg segment <stack> --out <dir> [--model <dir>] [--refine-rounds N] [--membrane <map stack>] [--project <dir>] [options]',
   help: `
 Segments an EM stack slice by slice. By default the shipped models run on <stack>: the membrane CNN gives the round-0
 map, the refinement CNN (Wu 2015) refines it for the number of rounds stored with it, and the final map is segmented.
@@ -143,6 +205,11 @@ Options:
   --no-round-maps                   do not write membrane-round-<r>.tif
   --membrane <stack>                segment these membrane maps instead of running the models
   --out <dir>                       output folder (created if missing)
+  --project <dir>                   also store the results in this EMSeg project, which must be one of <stack>, as
+                                    the app's jobs do: every round's membrane map of each slice (with --membrane:
+                                    the given map), and the labels, taken as they are on a slice with no labels
+                                    yet, otherwise kept as a proposal to accept or discard in the app. The project
+                                    stays locked (the app cannot open it) until the command ends
   --method watershed|threshold      default ${DEFAULT_SEGMENT_PARAMS.method}
   --seed-threshold <p>              watershed seeds: P below this (default ${DEFAULT_SEGMENT_PARAMS.seedThreshold})
   --agglomeration-threshold <p>     merge while the mean boundary P is below this; 0 = no merging (default ${DEFAULT_SEGMENT_PARAMS.agglomerationThreshold})
@@ -166,50 +233,25 @@ Options:
     ensemble: { type: 'string' },
     tile: { type: 'string' },
     'no-round-maps': { type: 'boolean' },
+    project: { type: 'string' },
   },
   async run(ctx) {
     if (ctx.positionals.length !== 1) throw new UsageError(`expected one stack path, got ${ctx.positionals.length}`);
     const outDir = ctx.values.out;
     if (typeof outDir !== 'string' || outDir === '') throw new UsageError('--out <dir> is required');
+    const projectDir = ctx.values.project;
+    if (projectDir !== undefined && (typeof projectDir !== 'string' || projectDir === '')) throw new UsageError('--project needs a project folder');
     const params = paramsFrom(ctx);
-    if (ctx.values.membrane === undefined) return segmentWithModels(ctx, ctx.positionals[0], outDir, params);
     const notice = (m: string): void => {
       if (!ctx.quiet) ctx.err(`notice: ${m}`);
     };
-    const source = await getMembraneMaps(ctx.positionals[0], {
-      membrane: typeof ctx.values.membrane === 'string' ? ctx.values.membrane : undefined,
-      slices: typeof ctx.values.slices === 'string' ? ctx.values.slices : undefined,
-      notice,
-    });
-    const full: SegmentParams = { ...DEFAULT_SEGMENT_PARAMS, ...params };
-    const bar = createProgressBar('segment', source.slices.length, { quiet: ctx.quiet, unit: ' slices' });
-    let segments = 0;
-    async function* labelSlices(): AsyncGenerator<Labels> {
-      for (let k = 0; k < source.slices.length; k++) {
-        const labels = segment(await source.read(k), full);
-        let max = 0;
-        for (let i = 0; i < labels.data.length; i++) if (labels.data[i] > max) max = labels.data[i];
-        segments += max;
-        // The last update is left to done(): progress.ts would otherwise draw even sub-second runs.
-        if (k + 1 < source.slices.length) bar.update(k + 1);
-        yield labels;
-      }
-    }
-    const path = join(outDir, 'labels.tif');
+    const project = projectDir === undefined ? null : await openProjectFor(projectDir, ctx.positionals[0], notice);
     try {
-      await mkdir(outDir, { recursive: true }).catch((e: unknown) => {
-        throw new UsageError(`cannot create ${outDir}: ${e instanceof Error ? e.message : String(e)}`);
-      });
-      await writeTiffStack(path, labelSlices(), {
-        pixelSizeNm: source.pixelSizeNm,
-        compression: 'deflate',
-        description: `EMSeg labels (uint32, 0 = boundary); slices ${formatSliceRange(source.slices)} of ${ctx.positionals[0]}; params ${JSON.stringify(full)}`,
-      });
+      if (ctx.values.membrane === undefined) return await segmentWithModels(ctx, ctx.positionals[0], outDir, params, project);
+      return await segmentMaps(ctx, outDir, params, project, notice);
     } finally {
-      await source.close();
+      // Waits for the results to be committed, then releases the lock.
+      await project?.close();
     }
-    bar.done();
-    ctx.out(`wrote ${path}: ${source.slices.length} slices, ${segments} segments (${full.method})`);
-    return 0;
   },
 };

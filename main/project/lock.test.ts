@@ -1,10 +1,10 @@
 // One process per project: a second open — from another process or this one — fails with one line naming the project
 // folder and the holder; a lock left by a process that is gone (killed, or an earlier process with the same pid) is
-// taken over; a lock from another host is never taken over silently.
+// taken over; a lock from another host is taken over only once its holder has stopped touching it for ten minutes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,7 +85,7 @@ test('the same process cannot open a project twice; closing releases it', async 
   }
 });
 
-test('stale locks are taken over; a lock from another host is reported, never taken', async () => {
+test('stale locks are taken over; a lock from another host is reported until its heartbeat has been quiet for ten minutes', async () => {
   const dir = await scratch();
   try {
     // A process that has exited (its pid is free until reused): stale.
@@ -103,16 +103,41 @@ test('stale locks are taken over; a lock from another host is reported, never ta
     await writeFile(join(dir, LOCK_FILE), '{"pid":');
     const c = await ProjectLock.acquire(dir);
     await c.release();
-    // Another host: its pids mean nothing here.
+    // Another host: its pids mean nothing here; its heartbeat (the lock file's mtime) does.
     await writeLock(dir, { pid: process.pid, host: 'cluster-node-7' });
-    await assert.rejects(ProjectLock.acquire(dir), (e) => oneLine(e, dir, 'pid', 'host cluster-node-7', 'delete'));
+    await assert.rejects(ProjectLock.acquire(dir), (e) => oneLine(e, dir, 'pid', 'host cluster-node-7', 'last heartbeat less than a minute ago', 'delete', 'quiet for 10 min'));
     assert.equal((await lockOwner(dir)).host, 'cluster-node-7');
+    // Quiet for 9 minutes: still held. Quiet for 11: its process is gone, the lock is taken over.
+    const ago = (min: number) => new Date(Date.now() - min * 60_000);
+    await utimes(join(dir, LOCK_FILE), ago(9), ago(9));
+    await assert.rejects(ProjectLock.acquire(dir), (e) => oneLine(e, 'host cluster-node-7', 'last heartbeat 9 min ago'));
+    await utimes(join(dir, LOCK_FILE), ago(11), ago(11));
+    const remote = await ProjectLock.acquire(dir);
+    assert.equal((await lockOwner(dir)).token, remote.owner.token);
+    await remote.release();
     // release() never removes a lock that is not its own.
-    await rm(join(dir, LOCK_FILE));
     const d = await ProjectLock.acquire(dir);
     await writeLock(dir, { pid: process.pid, token: 'someone-else' });
     await d.release();
     assert.equal((await lockOwner(dir)).token, 'someone-else');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the holder touches its lock file every heartbeat, and stops once released', async () => {
+  const dir = await scratch();
+  try {
+    const lock = await ProjectLock.acquire(dir, { heartbeatMs: 50 });
+    const old = new Date(Date.now() - 3_600_000);
+    await utimes(lock.path, old, old);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(Date.now() - (await stat(lock.path)).mtimeMs < 60_000, 'the heartbeat refreshed the mtime');
+    await lock.release();
+    await writeLock(dir, { host: 'cluster-node-7' });
+    await utimes(join(dir, LOCK_FILE), old, old);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(Date.now() - (await stat(join(dir, LOCK_FILE))).mtimeMs > 3_000_000, 'a released lock no longer beats');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

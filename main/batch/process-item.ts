@@ -146,7 +146,7 @@ export async function processItem(task: ItemTask, hooks: ItemHooks = {}): Promis
       stack: item.input,
       out: tmp,
       membraneModel: task.model.membrane,
-      refiner: rounds === 0 ? null : task.model.refiner,
+      refiner: task.model.refiner,
       rounds: rounds ?? undefined,
       segment: task.params.segment,
       tta: task.params.tta,

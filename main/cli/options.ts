@@ -1,6 +1,8 @@
 // Option parsing helpers shared by the commands: numbers with ranges, required values, one-line errors.
 import { UsageError, type CommandContext } from './command';
 import type { LossWeighting } from '../../ml/train/trainer';
+import { parseSliceRange } from '../engine/slices';
+import { loadLabelledSlices, type LabelledSlice } from '../engine/datasets';
 
 export function str(ctx: CommandContext, name: string, required: true): string;
 export function str(ctx: CommandContext, name: string, required?: false): string | undefined;
@@ -35,4 +37,17 @@ export function weightingOption(ctx: CommandContext, def: LossWeighting): LossWe
   const v = str(ctx, 'weighting') ?? def;
   if (v !== 'plain' && v !== 'balanced') throw new UsageError(`--weighting must be plain or balanced, got '${v}'`);
   return v;
+}
+
+/**
+ * The labelled data of a training command: --images and --labels read in full, split into --val-slices and the
+ * training slices (--train-slices, default all the others), and --label-membrane-value.
+ */
+export async function labelledData(ctx: CommandContext): Promise<{ membraneValue: 0 | 255; trainSet: LabelledSlice[]; valSet: LabelledSlice[] }> {
+  const mv = membraneValue(ctx, 'label-membrane-value');
+  const val = parseSliceRange(str(ctx, 'val-slices', true));
+  const all = await loadLabelledSlices(str(ctx, 'images', true), str(ctx, 'labels', true), 'all');
+  const trainSpec = str(ctx, 'train-slices');
+  const trainIdx = trainSpec ? parseSliceRange(trainSpec, all.length) : all.map((s) => s.index).filter((i) => !val.includes(i));
+  return { membraneValue: mv, trainSet: all.filter((s) => trainIdx.includes(s.index)), valSet: all.filter((s) => val.includes(s.index)) };
 }

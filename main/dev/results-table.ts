@@ -1,6 +1,7 @@
-// Produces the README's results table with the real CLI, exactly as a user would: `emseg segment` on the sample
-// stack (ISBI 2012 slices 20–29, never trained on) writes the map of every refinement round, then `emseg eval`
-// scores each round's map (best threshold of the sweep) and the final watershed labels against the ground truth.
+// Produces the README's results table with the real CLI, exactly as a user would: `emseg segment --refine-rounds r`
+// on the sample stack (ISBI 2012 slices 20–29, never trained on) for r = 0..N, then `emseg eval` scores each round's
+// map (best threshold of the sweep: connected components) and its watershed labels (the thresholds stored with the
+// model for that round, chosen on the training slices) against the ground truth.
 //
 //   npx tsx main/dev/results-table.ts <name>=<model dir> [<name>=<model dir> …] [--rounds N]
 //
@@ -44,16 +45,17 @@ const raw: Record<string, unknown> = {};
 for (const [name, dir] of variants) {
   const out = mkdtempSync(join(tmpdir(), 'emseg-results-'));
   try {
-    emseg(['segment', stack, '--model', dir, '--refine-rounds', String(rounds), '--out', out, '--quiet']);
-    const labels = evalJson(['--seg', join(out, 'labels.tif')]);
-    const perRound: Scores[] = [];
+    const perRound: Array<{ map: Scores; labels: Scores }> = [];
     for (let r = 0; r <= rounds; r++) {
-      const s = evalJson(['--membrane', join(out, `membrane-round-${r}.tif`)]);
-      perRound.push(s);
-      const last = r === rounds ? ` ${labels.vrand.toFixed(4)} | ${labels.vinfo.toFixed(4)} |` : ' | |';
-      rows.push(`| ${name} | ${r} | ${s.vrand.toFixed(4)} | ${s.vinfo.toFixed(4)} | ${s.threshold?.toFixed(2) ?? ''} |${last}`);
+      // Each round count is its own run: its labels come from its own map, cut at the thresholds stored for it.
+      const runOut = join(out, `rounds-${r}`);
+      emseg(['segment', stack, '--model', dir, '--refine-rounds', String(r), '--out', runOut, '--quiet']);
+      const map = evalJson(['--membrane', join(runOut, `membrane-round-${r}.tif`)]);
+      const labels = evalJson(['--seg', join(runOut, 'labels.tif')]);
+      perRound.push({ map, labels });
+      rows.push(`| ${name} | ${r} | ${map.vrand.toFixed(4)} | ${map.vinfo.toFixed(4)} | ${map.threshold?.toFixed(2) ?? ''} | ${labels.vrand.toFixed(4)} | ${labels.vinfo.toFixed(4)} |`);
     }
-    raw[name] = { perRound, labels };
+    raw[name] = { perRound };
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

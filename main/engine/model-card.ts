@@ -45,6 +45,12 @@ export async function renderModelCard(dir: string, notes: string[] = []): Promis
       for (const [k, v] of Object.entries(val)) lines.push(`- ${k}: ${fmt(v)}`);
     }
   }
+  if (record.segmentation) {
+    const t = record.segmentation;
+    lines.push('', '## Segmentation', '', `Watershed thresholds chosen on the ${t.tunedOn} (maps: ${t.maps}); \`emseg segment\` uses the row of the rounds it runs.`, '');
+    lines.push('| round | seed threshold | agglomeration threshold | V_rand (training) | V_info (training) |', '|---|---|---|---|---|');
+    for (const r of t.perRound) lines.push(`| ${r.round} | ${r.seedThreshold} | ${r.agglomerationThreshold} | ${fmt(r.vrand)} | ${fmt(r.vinfo)} |`);
+  }
   if (record.compression) {
     // Compressed models (emseg compress): the method's parameters, its sparsity or ensemble scores, its report row.
     lines.push('', '## Compression', '');

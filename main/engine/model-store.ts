@@ -5,6 +5,7 @@
 //                   model.json says weightsDtype: 'float16'), in manifest order: what fine-tuning starts from;
 //   model.onnx    — the exported inference graph (batch norm folded), when exported;
 //   optimizer.bin — Adam's state, only in training checkpoints (so a resumed run continues exactly).
+import type { TunedSegmentation } from '../../ml/segmentation/tune';
 import { readFile, mkdir, access, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
@@ -31,6 +32,12 @@ export interface ModelRecord {
   training?: Record<string, unknown>;
   /** Validation scores (ISBI metrics on the validation slices). */
   validation?: Record<string, unknown>;
+  /**
+   * Watershed thresholds chosen on the training slices for the maps after each number of refinement rounds
+   * (segmentation-tuning.ts); segment() uses them unless told otherwise. A refiner holds rounds 0..N for the membrane
+   * model it was trained with; a membrane model may hold round 0.
+   */
+  segmentation?: TunedSegmentation;
   /** Compression method and its parameters, for compressed models. */
   compression?: Record<string, unknown>;
   onnx?: string;

@@ -9,6 +9,8 @@ import { segment, type SegmentParams } from '../../ml/segmentation';
 import type { Labels, MembraneMap } from '../../ml/types';
 import { ensembleMeanVariance } from '../../ml/compress/binary';
 import { DEFAULT_MEMBRANE_MODEL, DEFAULT_REFINER_MODEL, loadInferenceModel, type InferenceModel } from './models';
+import { loadModelRecord } from './model-store';
+import { tunedParams, type TunedSegmentation } from '../../ml/segmentation/tune';
 
 export interface PipelineProgress {
   done: number;
@@ -59,6 +61,37 @@ export interface PipelineModels {
   membrane: InferenceModel;
   refiner: InferenceModel | null;
   rounds: number;
+  /** The watershed thresholds stored with the models for this many rounds (tuned on training slices), if any. */
+  tuned: TunedSegmentationChoice | null;
+}
+
+export interface TunedSegmentationChoice {
+  params: Pick<SegmentParams, 'seedThreshold' | 'agglomerationThreshold'>;
+  /** One line for the user: the thresholds, the round and where they are stored. */
+  note: string;
+}
+
+/**
+ * The thresholds for maps after `rounds` rounds: the refiner's table (tuned for the membrane model it was trained
+ * with), or for round 0 the membrane model's own, else the default refiner's round-0 row.
+ */
+async function tunedSegmentation(membrane: InferenceModel, refiner: InferenceModel | null, rounds: number, refinerDir: string | null): Promise<TunedSegmentationChoice | null> {
+  const candidates: Array<{ dir: string; tuned: TunedSegmentation | undefined }> = [];
+  if (refiner) candidates.push({ dir: refiner.dir, tuned: refiner.record.segmentation });
+  if (rounds === 0) {
+    candidates.push({ dir: membrane.dir, tuned: membrane.record.segmentation });
+    if (!refiner && refinerDir !== null) {
+      const record = await loadModelRecord(refinerDir).catch(() => null);
+      candidates.push({ dir: refinerDir, tuned: record?.segmentation });
+    }
+  }
+  for (const c of candidates) {
+    const params = tunedParams(c.tuned, rounds);
+    if (params && c.tuned) {
+      return { params, note: `watershed seeds at P < ${params.seedThreshold}, agglomeration below ${params.agglomerationThreshold} (chosen for round ${rounds} on the ${c.tuned.tunedOn}, stored in ${c.dir})` };
+    }
+  }
+  return null;
 }
 
 export async function loadPipelineModels(opts: Pick<PipelineOptions, 'membraneModel' | 'refiner' | 'rounds' | 'threads' | 'ensemble'>): Promise<PipelineModels> {
@@ -66,7 +99,8 @@ export async function loadPipelineModels(opts: Pick<PipelineOptions, 'membraneMo
   const wantsRefiner = opts.refiner !== null && opts.rounds !== 0;
   const refiner = wantsRefiner ? await loadInferenceModel(opts.refiner ?? DEFAULT_REFINER_MODEL, { threads: opts.threads }) : null;
   const rounds = refiner ? (opts.rounds ?? refiner.record.rounds ?? 1) : 0;
-  return { membrane, refiner, rounds };
+  const tuned = await tunedSegmentation(membrane, refiner, rounds, opts.refiner === null ? null : (opts.refiner ?? DEFAULT_REFINER_MODEL));
+  return { membrane, refiner, rounds, tuned };
 }
 
 export async function releaseModels(m: PipelineModels): Promise<void> {
@@ -80,6 +114,12 @@ export async function* runPipeline(opts: PipelineOptions): AsyncGenerator<SliceR
   const models = opts.models ?? (await loadPipelineModels(opts));
   try {
     const slices = opts.slices ?? Array.from({ length: stack.info.depth }, (_, i) => i);
+    // Thresholds given by the caller win over the stored ones.
+    const segmentParams: Partial<SegmentParams> = { ...models.tuned?.params, ...opts.segment };
+    if (!opts.skipSegmentation && models.tuned) {
+      const overridden = opts.segment?.seedThreshold !== undefined || opts.segment?.agglomerationThreshold !== undefined || (opts.segment?.method ?? 'watershed') !== 'watershed';
+      opts.onNotice?.(overridden ? `segmentation: your thresholds, not the ones stored with the model (${models.tuned.note})` : `segmentation: ${models.tuned.note}`);
+    }
     const perSlice = 1 + models.rounds + (opts.skipSegmentation ? 0 : 1);
     const total = slices.length * perSlice;
     let done = 0;
@@ -114,7 +154,7 @@ export async function* runPipeline(opts: PipelineOptions): AsyncGenerator<SliceR
       let labels: Labels | null = null;
       if (!opts.skipSegmentation) {
         report('segment', z);
-        labels = segment({ width: w, height: h, data: maps[maps.length - 1] }, opts.segment);
+        labels = segment({ width: w, height: h, data: maps[maps.length - 1] }, segmentParams);
         done++;
       }
       report('done', z);

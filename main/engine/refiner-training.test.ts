@@ -13,6 +13,7 @@ import { initTf } from '../../ml/tfjs/backend';
 import { getWeights } from '../../ml/train/trainer';
 import { perturbBatchNorm } from '../../ml/models/test-helpers';
 import { Rng } from '../../ml/train/rng';
+import { DEFAULT_TUNING_GRID } from '../../ml/segmentation/tune';
 
 function slice(index: number, size = 48): LabelledSlice {
   const rng = new Rng(index);
@@ -59,6 +60,13 @@ test('refiner training: matched training maps, staged rounds, rounds chosen on v
     assert.equal(record.onnx, 'model.onnx');
     await access(join(out, 'model.onnx'));
     assert.ok(typeof (record.training as Record<string, unknown>).trainingMapsVrand === 'number');
+    // The watershed's thresholds, chosen on the training maps for rounds 0..maxRounds, stored with the model.
+    assert.deepEqual(record.segmentation?.perRound.map((r) => r.round), [0, 1, 2]);
+    for (const r of record.segmentation!.perRound) {
+      assert.ok(DEFAULT_TUNING_GRID.seedThreshold.includes(r.seedThreshold) && DEFAULT_TUNING_GRID.agglomerationThreshold.includes(r.agglomerationThreshold));
+      assert.ok(r.vrand > 0 && r.vrand <= 1);
+    }
+    assert.match(record.segmentation!.tunedOn, /training slices 0-2/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,30 +1,27 @@
 // Training the refinement model (Wu 2015) so that it sees, in training, maps like those it will refine:
 //
-// 1. Training maps. A membrane model predicts its own training slices far better than unseen ones, so a refiner
-//    trained on those maps would learn to fix errors that never occur. Instead of k-fold cross-prediction (k extra
-//    membrane trainings) we take the membrane model's own earlier snapshot whose V_rand on the *training* slices is
-//    closest to the final model's V_rand on the *validation* slices: maps that are wrong about as often, and in the
-//    same ways, as the maps the refiner will meet. Both scores are recorded in the model card.
+// 1. Training maps: as wrong as the maps it will refine (training-maps.ts).
 // 2. Rounds. Training runs in stages: stage 0 on round-0 maps; after each stage the current refiner produces the next
 //    round's maps of the training slices, which join the training pool — round r's output is round r+1's input.
 // 3. The number of rounds is chosen on the validation slices (V_rand after each round, best kept; 0 if refinement
 //    does not help) and stored in model.json.
-import { readdir, access } from 'node:fs/promises';
+// 4. The watershed's thresholds are chosen for every round on the training maps (segmentation-tuning.ts) and stored
+//    in model.json too.
 import { join } from 'node:path';
 import type { ModelConfig, RefinerConfig } from '../../ml/models';
 import type { TrainingSlice } from '../../ml/train/augment';
 import type { LossWeighting } from '../../ml/train/trainer';
 import { DEFAULT_AUGMENT } from '../../ml/train/augment';
 import { normalizeSlice, membraneTarget } from '../../ml/train/normalize';
-import { predictTiled } from '../../ml/infer/tiled';
 import { refineRounds } from '../../ml/infer/refine';
-import { scoreMembraneStack, asGroundTruth, type GroundTruth } from '../../ml/metrics';
-import type { MembraneMap } from '../../ml/types';
-import { loadInferenceModel, type InferenceModel } from './models';
+import { scoreMembraneStack, asGroundTruth } from '../../ml/metrics';
+import { loadInferenceModel } from './models';
 import { interleave, type LabelledSlice } from './datasets';
 import { train, type ValidationSlice } from './train';
 import { exportModelFolder } from './export';
 import { loadModel, saveModel } from './model-store';
+import { tuneOnMaps } from './segmentation-tuning';
+import { asMaps, chooseTrainingMaps, predictAll } from './training-maps';
 
 export interface RefinerTrainOptions {
   membrane: string;
@@ -47,45 +44,6 @@ export interface RefinerTrainOptions {
   weighting?: LossWeighting;
   log: (line: string) => void;
   onProgress?: (done: number, total: number, message?: string) => void;
-}
-
-async function predictAll(model: InferenceModel, slices: LabelledSlice[]): Promise<Float32Array[]> {
-  const out: Float32Array[] = [];
-  for (const s of slices) {
-    out.push(await predictTiled(model.session, normalizeSlice(s.raw), 1, s.raw.height, s.raw.width, { tilePx: 1024, marginPx: model.marginPx, multiple: model.multiple }));
-  }
-  return out;
-}
-
-const asMaps = (slices: LabelledSlice[], data: Float32Array[]): MembraneMap[] => data.map((d, i) => ({ width: slices[i].raw.width, height: slices[i].raw.height, data: d }));
-
-/** The membrane snapshot whose training-slice V_rand best matches the final model's validation V_rand. */
-async function chooseTrainingMaps(opts: RefinerTrainOptions, trainGts: GroundTruth[], valGts: GroundTruth[]): Promise<{ maps: Float32Array[]; source: string; trainVrand: number; targetVrand: number; finalTrainVrand: number }> {
-  const final = await loadInferenceModel(opts.membrane);
-  const valMaps = await predictAll(final, opts.valSet);
-  const targetVrand = scoreMembraneStack(asMaps(opts.valSet, valMaps), valGts).vrand;
-  const finalTrain = await predictAll(final, opts.trainSet);
-  const finalTrainVrand = scoreMembraneStack(asMaps(opts.trainSet, finalTrain), trainGts).vrand;
-  await final.session.release();
-  opts.log(`membrane model: V_rand ${targetVrand.toFixed(4)} on validation, ${finalTrainVrand.toFixed(4)} on its own training slices`);
-  let best = { maps: finalTrain, source: opts.membrane, trainVrand: finalTrainVrand, gap: Math.abs(finalTrainVrand - targetVrand) };
-  const snapDir = join(opts.membrane, 'snapshots');
-  let snaps: string[] = [];
-  try {
-    await access(snapDir);
-    snaps = (await readdir(snapDir)).filter((d) => d.startsWith('step-')).sort();
-  } catch {
-    opts.log(`no snapshots in ${opts.membrane}: training maps come from the final model (they will be better than validation maps)`);
-  }
-  for (const snap of snaps) {
-    const m = await loadInferenceModel(join(snapDir, snap));
-    const maps = await predictAll(m, opts.trainSet);
-    await m.session.release();
-    const v = scoreMembraneStack(asMaps(opts.trainSet, maps), trainGts).vrand;
-    opts.log(`snapshot ${snap}: training-slice V_rand ${v.toFixed(4)} (target ${targetVrand.toFixed(4)})`);
-    if (Math.abs(v - targetVrand) < best.gap) best = { maps, source: join(snapDir, snap), trainVrand: v, gap: Math.abs(v - targetVrand) };
-  }
-  return { maps: best.maps, source: best.source, trainVrand: best.trainVrand, targetVrand, finalTrainVrand };
 }
 
 export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds: number; perRound: Record<string, number>[] }> {
@@ -162,8 +120,17 @@ export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds:
     opts.log(`round ${r}: V_rand ${scores.vrand.toFixed(4)} V_info ${scores.vinfo.toFixed(4)} (round 0: ${round0.vrand.toFixed(4)})`);
     if (scores.vrand > best.vrand) best = { rounds: r, vrand: scores.vrand };
   }
+  // The watershed's thresholds for every round, chosen on the same training maps (segmentation-tuning.ts).
+  const tuningRefiner = await loadInferenceModel(opts.out);
+  let segmentation;
+  try {
+    segmentation = await tuneOnMaps({ ...opts, log: opts.log, onProgress: undefined }, choice.maps, choice.source, tuningRefiner, trainGts);
+  } finally {
+    await tuningRefiner.session.release();
+  }
   await exportModelFolder(opts.out, {
     rounds: best.rounds,
+    segmentation,
     validation: { perRound, chosenRounds: best.rounds },
     training: {
       ...(record.training ?? {}), stages: opts.stages, stepsPerStage: opts.stepsPerStage, useRaw: opts.useRaw,

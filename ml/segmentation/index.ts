@@ -22,3 +22,4 @@ export {
 } from './watershed';
 export { agglomerate, regionGraph, type AgglomerateParams, type RegionGraph } from './agglomerate';
 export { segment, DEFAULT_SEGMENT_PARAMS, type SegmentParams } from './segment';
+// Tuning (tune.ts) scores with ml/metrics, which itself imports this index: import it from './tune' directly.

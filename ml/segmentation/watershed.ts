@@ -38,8 +38,8 @@ export type WatershedParams = SeedParams & FloodParams;
 
 export const DEFAULT_WATERSHED_PARAMS: Readonly<WatershedParams> = Object.freeze({
   seeds: 'threshold',
-  // Provisional until tuned on the CNN's maps of ISBI slices 0-19 (main/dev/tune-segmentation.ts): 0.3 keeps seeds
-  // well inside cells on a calibrated map, where membranes sit near 1 and cytoplasm near 0.
+  // For untuned maps (models store their own, tune.ts): 0.3 keeps seeds well inside cells on a calibrated map, where
+  // membranes sit near 1 and cytoplasm near 0.
   seedThreshold: 0.3,
   // At 4 nm/px a neurite profile covers hundreds of px; a 16 px blob (16×16 nm) is noise, not a cell.
   minSeedSizePx: 16,

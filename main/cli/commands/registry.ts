@@ -12,5 +12,6 @@ import { appCommand } from './app';
 import { batchCommand } from './batch';
 import { compressCommand } from './compress';
 import { slurmCommand } from './slurm';
+import { tuneSegmentationCommand } from './tune-segmentation';
 
-export const commands: Command[] = [infoCommand, trainCommand, trainRefinerCommand, exportCommand, compressCommand, segmentCommand, batchCommand, slurmCommand, evalCommand, serveCommand, appCommand, benchCommand];
+export const commands: Command[] = [infoCommand, trainCommand, trainRefinerCommand, tuneSegmentationCommand, exportCommand, compressCommand, segmentCommand, batchCommand, slurmCommand, evalCommand, serveCommand, appCommand, benchCommand];

@@ -44,7 +44,8 @@ export async function segmentWithModels(ctx: CommandContext, stack: string, outD
     out: outDir,
     slices: slicesSpec ? parseSliceRange(slicesSpec) : undefined,
     membraneModel: models.membrane,
-    refiner: rounds === 0 ? null : models.refiner,
+    // With --refine-rounds 0 the refiner is not run, but its model.json still holds the round-0 thresholds.
+    refiner: models.refiner,
     rounds,
     segment: params,
     tta: ctx.values.tta === true,

@@ -211,8 +211,10 @@ Options:
                                     yet, otherwise kept as a proposal to accept or discard in the app. The project
                                     stays locked (the app cannot open it) until the command ends
   --method watershed|threshold      default ${DEFAULT_SEGMENT_PARAMS.method}
-  --seed-threshold <p>              watershed seeds: P below this (default ${DEFAULT_SEGMENT_PARAMS.seedThreshold})
-  --agglomeration-threshold <p>     merge while the mean boundary P is below this; 0 = no merging (default ${DEFAULT_SEGMENT_PARAMS.agglomerationThreshold})
+  --seed-threshold <p>              watershed seeds: P below this (default: the value stored with the model for the
+                                    rounds run, chosen on its training slices, see 'emseg tune-segmentation'; else ${DEFAULT_SEGMENT_PARAMS.seedThreshold})
+  --agglomeration-threshold <p>     merge while the mean boundary P is below this; 0 = no merging (default: stored with
+                                    the model, as for --seed-threshold; else ${DEFAULT_SEGMENT_PARAMS.agglomerationThreshold})
   --threshold <p>                   threshold method: interior = P below this (default ${DEFAULT_SEGMENT_PARAMS.threshold})
   --min-size <px>                   segments smaller than this become boundary (default ${DEFAULT_SEGMENT_PARAMS.minSizePx})
   --slices <range>                  e.g. 20-29 or 0-9,15 (default: all)

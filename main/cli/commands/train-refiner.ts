@@ -1,10 +1,8 @@
 // `emseg train-refiner`: trains the refinement CNN (Wu 2015) on maps of a trained membrane model.
 import os from 'node:os';
 import type { Command } from '../command';
-import { membraneValue, num, str, weightingOption } from '../options';
+import { labelledData, num, str, weightingOption } from '../options';
 import { createProgressBar } from '../progress';
-import { parseSliceRange } from '../../engine/slices';
-import { loadLabelledSlices } from '../../engine/datasets';
 import { trainRefiner } from '../../engine/refiner-training';
 import { DEFAULT_MEMBRANE_MODEL } from '../../engine/models';
 
@@ -40,11 +38,7 @@ Options:
     batch: { type: 'string' }, crop: { type: 'string' }, lr: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, 'eval-every': { type: 'string' }, weighting: { type: 'string' },
   },
   async run(ctx) {
-    const mv = membraneValue(ctx, 'label-membrane-value');
-    const val = parseSliceRange(str(ctx, 'val-slices', true));
-    const all = await loadLabelledSlices(str(ctx, 'images', true), str(ctx, 'labels', true), 'all');
-    const trainSpec = str(ctx, 'train-slices');
-    const trainIdx = trainSpec ? parseSliceRange(trainSpec, all.length) : all.map((s) => s.index).filter((i) => !val.includes(i));
+    const { membraneValue: mv, trainSet, valSet } = await labelledData(ctx);
     const useRaw = ctx.values['no-raw'] !== true;
     const stages = num(ctx, 'stages', 2, { min: 1, int: true });
     const steps = num(ctx, 'steps', 300, { min: 1, int: true });
@@ -52,8 +46,8 @@ Options:
     const bar = createProgressBar('train-refiner', stages * steps, { quiet: ctx.quiet });
     const result = await trainRefiner({
       membrane: str(ctx, 'membrane') ?? DEFAULT_MEMBRANE_MODEL,
-      trainSet: all.filter((s) => trainIdx.includes(s.index)),
-      valSet: all.filter((s) => val.includes(s.index)),
+      trainSet,
+      valSet,
       membraneValue: mv,
       out: str(ctx, 'out', true),
       useRaw,

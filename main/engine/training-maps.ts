@@ -1,0 +1,60 @@
+// The maps a refiner trains on and the watershed is tuned on: maps of the training slices that are as wrong as the
+// maps of unseen slices. A membrane model predicts its own training slices far better than unseen ones, so instead of
+// k-fold cross-prediction (k extra membrane trainings) we take the membrane model's own earlier snapshot whose V_rand on
+// the *training* slices is closest to the final model's V_rand on the *validation* slices: maps that are wrong about as
+// often, and in the same ways, as the maps the refiner will meet. Both scores are recorded in the model card.
+import { readdir, access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { normalizeSlice } from '../../ml/train/normalize';
+import { predictTiled } from '../../ml/infer/tiled';
+import { scoreMembraneStack, type GroundTruth } from '../../ml/metrics';
+import type { MembraneMap } from '../../ml/types';
+import { loadInferenceModel, type InferenceModel } from './models';
+import type { LabelledSlice } from './datasets';
+
+export interface TrainingMapsOptions {
+  /** The final membrane model's folder (a training output folder with snapshots/ is best). */
+  membrane: string;
+  trainSet: LabelledSlice[];
+  valSet: LabelledSlice[];
+  log: (line: string) => void;
+}
+
+export async function predictAll(model: InferenceModel, slices: LabelledSlice[]): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (const s of slices) {
+    out.push(await predictTiled(model.session, normalizeSlice(s.raw), 1, s.raw.height, s.raw.width, { tilePx: 1024, marginPx: model.marginPx, multiple: model.multiple }));
+  }
+  return out;
+}
+
+export const asMaps = (slices: LabelledSlice[], data: Float32Array[]): MembraneMap[] => data.map((d, i) => ({ width: slices[i].raw.width, height: slices[i].raw.height, data: d }));
+
+/** The membrane snapshot whose training-slice V_rand best matches the final model's validation V_rand. */
+export async function chooseTrainingMaps(opts: TrainingMapsOptions, trainGts: GroundTruth[], valGts: GroundTruth[]): Promise<{ maps: Float32Array[]; source: string; trainVrand: number; targetVrand: number; finalTrainVrand: number }> {
+  const final = await loadInferenceModel(opts.membrane);
+  const valMaps = await predictAll(final, opts.valSet);
+  const targetVrand = scoreMembraneStack(asMaps(opts.valSet, valMaps), valGts).vrand;
+  const finalTrain = await predictAll(final, opts.trainSet);
+  const finalTrainVrand = scoreMembraneStack(asMaps(opts.trainSet, finalTrain), trainGts).vrand;
+  await final.session.release();
+  opts.log(`membrane model: V_rand ${targetVrand.toFixed(4)} on validation, ${finalTrainVrand.toFixed(4)} on its own training slices`);
+  let best = { maps: finalTrain, source: opts.membrane, trainVrand: finalTrainVrand, gap: Math.abs(finalTrainVrand - targetVrand) };
+  const snapDir = join(opts.membrane, 'snapshots');
+  let snaps: string[] = [];
+  try {
+    await access(snapDir);
+    snaps = (await readdir(snapDir)).filter((d) => d.startsWith('step-')).sort();
+  } catch {
+    opts.log(`no snapshots in ${opts.membrane}: training maps come from the final model (they will be better than validation maps)`);
+  }
+  for (const snap of snaps) {
+    const m = await loadInferenceModel(join(snapDir, snap));
+    const maps = await predictAll(m, opts.trainSet);
+    await m.session.release();
+    const v = scoreMembraneStack(asMaps(opts.trainSet, maps), trainGts).vrand;
+    opts.log(`snapshot ${snap}: training-slice V_rand ${v.toFixed(4)} (target ${targetVrand.toFixed(4)})`);
+    if (Math.abs(v - targetVrand) < best.gap) best = { maps, source: join(snapDir, snap), trainVrand: v, gap: Math.abs(v - targetVrand) };
+  }
+  return { maps: best.maps, source: best.source, trainVrand: best.trainVrand, targetVrand, finalTrainVrand };
+}

@@ -79,7 +79,7 @@ Options:
       evalEvery: num(ctx, 'eval-every', 200, { min: 1, int: true }),
       score: async (maps) => scoreMembraneStack(maps, gts),
       init: init ? (await loadModel(init)).weights : undefined,
-      record: { training: { images, labels, trainSlices: formatSliceRange(trainIdx), valSlices: formatSliceRange(val), labelMembraneValue: mv } },
+      record: { training: { images, labels, trainSlices: formatSliceRange(trainIdx), valSlices: formatSliceRange(val), labelMembraneValue: mv, ...(init ? { initFrom: init } : {}) } },
       log: (line) => (ctx.quiet ? undefined : ctx.err(line)),
       onProgress: (p) => bar.update(p.step, p.steps, `loss ${p.loss.toFixed(4)}${p.lastVal ? ` val vrand ${p.lastVal.vrand.toFixed(4)}` : ''}`),
     });

@@ -89,6 +89,11 @@ export async function saveModel(dir: string, record: ModelRecord, weights: Float
     await writeFileAtomic(join(dir, 'optimizer.bin'), concat(optimizer.map((o) => o.data)));
     await writeFileAtomic(join(dir, 'optimizer.json'), JSON.stringify(optimizer.map((o) => ({ name: o.name, shape: o.shape }))));
   }
+  await saveModelRecord(dir, record);
+}
+
+/** Writes a model folder's model.json alone (last, atomically): for record fields that do not touch the weights. */
+export async function saveModelRecord(dir: string, record: ModelRecord): Promise<void> {
   await writeFileAtomic(join(dir, 'model.json'), `${JSON.stringify(record, null, 2)}\n`);
 }
 

@@ -21,6 +21,7 @@ import { train, type ValidationSlice } from './train';
 import { exportModelFolder } from './export';
 import { loadModel, saveModel } from './model-store';
 import { tuneOnMaps } from './segmentation-tuning';
+import type { TunedSegmentation } from '../../ml/segmentation/tune';
 import { asMaps, chooseTrainingMaps, predictAll } from './training-maps';
 
 export interface RefinerTrainOptions {
@@ -109,24 +110,22 @@ export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds:
   const perRound: Record<string, number>[] = [{ round: 0, ...round0 }];
   let best = { rounds: 0, vrand: round0.vrand };
   const rounds: Float32Array[][] = [];
-  for (let k = 0; k < opts.valSet.length; k++) {
-    const s = opts.valSet[k];
-    rounds.push(await refineRounds(refiner.session, refiner.inChannels, valMaps0[k], rawVal[k], s.raw.height, s.raw.width, opts.maxRounds, { tilePx: 1024, marginPx: refiner.marginPx, multiple: 1 }));
+  let segmentation: TunedSegmentation;
+  try {
+    for (let k = 0; k < opts.valSet.length; k++) {
+      const s = opts.valSet[k];
+      rounds.push(await refineRounds(refiner.session, refiner.inChannels, valMaps0[k], rawVal[k], s.raw.height, s.raw.width, opts.maxRounds, { tilePx: 1024, marginPx: refiner.marginPx, multiple: 1 }));
+    }
+    // The watershed's thresholds for every round, chosen on the same training maps (segmentation-tuning.ts).
+    segmentation = await tuneOnMaps({ ...opts, onProgress: undefined }, choice.maps, choice.source, refiner, trainGts);
+  } finally {
+    await refiner.session.release();
   }
-  await refiner.session.release();
   for (let r = 1; r <= opts.maxRounds; r++) {
     const scores = scoreMembraneStack(asMaps(opts.valSet, rounds.map((x) => x[r - 1])), valGts);
     perRound.push({ round: r, ...scores });
     opts.log(`round ${r}: V_rand ${scores.vrand.toFixed(4)} V_info ${scores.vinfo.toFixed(4)} (round 0: ${round0.vrand.toFixed(4)})`);
     if (scores.vrand > best.vrand) best = { rounds: r, vrand: scores.vrand };
-  }
-  // The watershed's thresholds for every round, chosen on the same training maps (segmentation-tuning.ts).
-  const tuningRefiner = await loadInferenceModel(opts.out);
-  let segmentation;
-  try {
-    segmentation = await tuneOnMaps({ ...opts, log: opts.log, onProgress: undefined }, choice.maps, choice.source, tuningRefiner, trainGts);
-  } finally {
-    await tuningRefiner.session.release();
   }
   await exportModelFolder(opts.out, {
     rounds: best.rounds,

@@ -13,7 +13,7 @@ import { Project } from '../../project/store';
 import { paintStroke } from '../../../ml/proofread';
 import { initTf } from '../../../ml/tfjs/backend';
 import { pseudoRandom } from '../../../ml/models/test-helpers';
-import type { MembraneMap } from '../../../ml/types';
+import { ridgeMap } from './test-maps';
 
 /** Runs `emseg <argv>` in-process and collects the CLI's (string) lines; node:test's binary chunks pass through. */
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -124,11 +124,6 @@ test('segment --project stores every round and the labels of empty slices, then 
   }
 });
 
-/** 9×20 map with a ridge in column 4 between two basins (as in segment.test.ts). */
-function ridgeMap(z: number): MembraneMap {
-  const row = [0.5, 0.1, 0.5, 0.7, 0.9 - 0.01 * z, 0.7, 0.5, 0.1, 0.5];
-  return { width: 9, height: 20, data: Float32Array.from(Array.from({ length: 20 }, () => row).flat()) };
-}
 
 test('segment --project refuses a project of another stack or one open elsewhere in one line, and stores --membrane maps', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'emseg-segment-project-'));

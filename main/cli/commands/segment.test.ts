@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../index';
 import { openStack, writeTiffStack } from '../../io';
-import type { MembraneMap } from '../../../ml/types';
+import { ridgeMap } from './test-maps';
 
 /** Runs `emseg <argv>` in-process with the CLI's (string) output silenced; node:test's binary chunks pass through. */
 async function run(argv: string[]): Promise<number> {
@@ -27,14 +27,6 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
-/**
- * 9×20 map: two basins (seed columns 1 and 7, 20 px each, above the default minimum seed size) separated by a ridge in
- * column 4; slice z lowers the ridge a little.
- */
-function ridgeMap(z: number): MembraneMap {
-  const row = [0.5, 0.1, 0.5, 0.7, 0.9 - 0.01 * z, 0.7, 0.5, 0.1, 0.5];
-  return { width: 9, height: 20, data: Float32Array.from(Array.from({ length: 20 }, () => row).flat()) };
-}
 
 test('segment writes labels.tif from a membrane map stack', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'emseg-segment-'));

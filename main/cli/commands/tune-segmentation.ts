@@ -2,14 +2,12 @@
 // slices, round by round, and stores them in the refiner's model.json (or the membrane model's, with --no-refiner),
 // where `emseg segment`, batch runs and the app's jobs find them.
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
 import type { Command } from '../command';
 import { labelledData, num, str } from '../options';
 import { createProgressBar } from '../progress';
 import { DEFAULT_MEMBRANE_MODEL, DEFAULT_REFINER_MODEL } from '../../engine/models';
-import { loadModelRecord, type ModelRecord } from '../../engine/model-store';
+import { loadModelRecord, saveModelRecord } from '../../engine/model-store';
 import { tuneSegmentationForModels } from '../../engine/segmentation-tuning';
-import { writeFileAtomic } from '../../engine/atomic';
 import { writeModelCard } from '../../engine/model-card';
 
 export const tuneSegmentationCommand: Command = {
@@ -52,12 +50,10 @@ Options:
     });
     bar.done();
     // Re-read model.json just before writing it: only the segmentation field changes.
-    const path = join(target, 'model.json');
-    const current = JSON.parse(await readFile(path, 'utf8')) as ModelRecord;
-    await writeFileAtomic(path, `${JSON.stringify({ ...current, segmentation: tuned }, null, 2)}\n`);
+    await saveModelRecord(target, { ...(await loadModelRecord(target)), segmentation: tuned });
     await writeModelCard(target);
     for (const r of tuned.perRound) ctx.out(`round ${r.round}: seed threshold ${r.seedThreshold}, agglomeration threshold ${r.agglomerationThreshold} (training V_rand ${r.vrand.toFixed(4)})`);
-    ctx.out(`stored in ${path}`);
+    ctx.out(`stored in ${join(target, 'model.json')}`);
     return 0;
   },
 };

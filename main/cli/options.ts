@@ -47,7 +47,12 @@ export async function labelledData(ctx: CommandContext): Promise<{ membraneValue
   const mv = membraneValue(ctx, 'label-membrane-value');
   const val = parseSliceRange(str(ctx, 'val-slices', true));
   const all = await loadLabelledSlices(str(ctx, 'images', true), str(ctx, 'labels', true), 'all');
+  return { membraneValue: mv, ...splitLabelled(ctx, all, val) };
+}
+
+/** The validation slices `val` of `all`, and the training slices: --train-slices, default all the others. */
+export function splitLabelled(ctx: CommandContext, all: LabelledSlice[], val: number[]): { trainSet: LabelledSlice[]; valSet: LabelledSlice[] } {
   const trainSpec = str(ctx, 'train-slices');
   const trainIdx = trainSpec ? parseSliceRange(trainSpec, all.length) : all.map((s) => s.index).filter((i) => !val.includes(i));
-  return { membraneValue: mv, trainSet: all.filter((s) => trainIdx.includes(s.index)), valSet: all.filter((s) => val.includes(s.index)) };
+  return { trainSet: all.filter((s) => trainIdx.includes(s.index)), valSet: all.filter((s) => val.includes(s.index)) };
 }

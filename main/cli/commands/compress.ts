@@ -5,9 +5,9 @@ import os from 'node:os';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError, type Command, type CommandContext } from '../command';
-import { num, str } from '../options';
+import { num, splitLabelled, str } from '../options';
 import { parseSliceRange } from '../../engine/slices';
-import { loadLabelledSlices, type LabelledSlice } from '../../engine/datasets';
+import { loadLabelledSlices } from '../../engine/datasets';
 import { loadModel, loadModelRecord, saveModel } from '../../engine/model-store';
 import { COMPRESSED_MODELS, DEFAULT_MEMBRANE_MODEL, SAMPLE_STACK } from '../../engine/models';
 import {
@@ -191,12 +191,10 @@ Report:
     const mv = labelValue(ctx, trained.labelMembraneValue);
     const all = await loadLabelledSlices(images, labels, 'all');
     const val = parseSliceRange(str(ctx, 'val-slices') ?? (trained.valSlices as string | undefined) ?? '20-29', all.length);
-    const trainSpec = str(ctx, 'train-slices');
-    const trainIdx = trainSpec ? parseSliceRange(trainSpec, all.length) : all.map((s) => s.index).filter((i) => !val.includes(i));
-    const pick = (idx: number[]): LabelledSlice[] => all.filter((s) => idx.includes(s.index));
+    const { trainSet, valSet } = splitLabelled(ctx, all, val);
     const out = str(ctx, 'out') ?? join(COMPRESSED_MODELS, method);
     const result = await compressModel({
-      method, src, out, data: { train: pick(trainIdx), val: pick(val), membraneValue: mv },
+      method, src, out, data: { train: trainSet, val: valSet, membraneValue: mv },
       fineTune: {
         steps: num(ctx, 'steps', method === 'structured' || method === 'binary' ? 600 : 300, { min: 0, int: true }), batchSize: num(ctx, 'batch', 4, { min: 1, int: true }),
         cropPx: num(ctx, 'crop', 256, { min: 16, int: true }), lr: num(ctx, 'lr', 5e-4, { min: 0 }), workers: num(ctx, 'workers', os.availableParallelism(), { min: 1, int: true }),

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { openStack, writeTiffStack, type Stack } from '../../io';
 import { formatSliceRange, parseSliceRange } from '../../engine/slices';
 import type { Project, SliceResults, StoredResults } from '../../project/store';
-import { segment, DEFAULT_SEGMENT_PARAMS, type SegmentParams } from '../../../ml/segmentation';
+import { maxLabel, segment, DEFAULT_SEGMENT_PARAMS, type SegmentParams } from '../../../ml/segmentation';
 import type { Image2D, Labels, MembraneMap } from '../../../ml/types';
 import { UsageError, type Command, type CommandContext } from '../command';
 import { createProgressBar } from '../progress';
@@ -142,9 +142,7 @@ async function segmentMaps(ctx: CommandContext, outDir: string, params: Partial<
   async function* labelSlices(): AsyncGenerator<Labels> {
     for (let k = 0; k < source.slices.length; k++) {
       const labels = segment(await source.read(k), full);
-      let max = 0;
-      for (let i = 0; i < labels.data.length; i++) if (labels.data[i] > max) max = labels.data[i];
-      segments += max;
+      segments += maxLabel(labels.data);
       // The last update is left to done(): progress.ts would otherwise draw even sub-second runs.
       if (k + 1 < source.slices.length) bar.update(k + 1);
       yield labels;

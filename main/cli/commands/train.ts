@@ -3,7 +3,7 @@
 import os from 'node:os';
 import { join } from 'node:path';
 import type { Command } from '../command';
-import { membraneValue, num, str, weightingOption } from '../options';
+import { membraneValue, num, splitLabelled, str, weightingOption } from '../options';
 import { createProgressBar } from '../progress';
 import { parseSliceRange, formatSliceRange } from '../../engine/slices';
 import { loadLabelledSlices, toTrainingSlice, toValidationSlice } from '../../engine/datasets';
@@ -58,11 +58,7 @@ Options:
     const mv = membraneValue(ctx, 'label-membrane-value');
     const out = str(ctx, 'out', true);
     const val = parseSliceRange(str(ctx, 'val-slices', true));
-    const trainSpec = str(ctx, 'train-slices');
-    const all = await loadLabelledSlices(images, labels, 'all');
-    const trainIdx = trainSpec ? parseSliceRange(trainSpec, all.length) : all.map((s) => s.index).filter((i) => !val.includes(i));
-    const valSet = all.filter((s) => val.includes(s.index));
-    const trainSet = all.filter((s) => trainIdx.includes(s.index));
+    const { trainSet, valSet } = splitLabelled(ctx, await loadLabelledSlices(images, labels, 'all'), val);
     const weighting = weightingOption(ctx, 'balanced');
     const depth = num(ctx, 'depth', 4, { min: 1, max: 6, int: true });
     const config: UNetConfig = { kind: 'unet', baseChannels: num(ctx, 'base-channels', 16, { min: 1, int: true }), depth, inChannels: 1 };
@@ -79,7 +75,7 @@ Options:
       evalEvery: num(ctx, 'eval-every', 200, { min: 1, int: true }),
       score: async (maps) => scoreMembraneStack(maps, gts),
       init: init ? (await loadModel(init)).weights : undefined,
-      record: { training: { images, labels, trainSlices: formatSliceRange(trainIdx), valSlices: formatSliceRange(val), labelMembraneValue: mv, ...(init ? { initFrom: init } : {}) } },
+      record: { training: { images, labels, trainSlices: formatSliceRange(trainSet.map((s) => s.index)), valSlices: formatSliceRange(val), labelMembraneValue: mv, ...(init ? { initFrom: init } : {}) } },
       log: (line) => (ctx.quiet ? undefined : ctx.err(line)),
       onProgress: (p) => bar.update(p.step, p.steps, `loss ${p.loss.toFixed(4)}${p.lastVal ? ` val vrand ${p.lastVal.vrand.toFixed(4)}` : ''}`),
     });

@@ -8,7 +8,7 @@ import { UsageError, type Command, type CommandContext } from '../command';
 import { num, splitLabelled, str } from '../options';
 import { parseSliceRange } from '../../engine/slices';
 import { loadLabelledSlices } from '../../engine/datasets';
-import { loadModel, loadModelRecord, saveModel } from '../../engine/model-store';
+import { loadModelRecord, saveModelRecord } from '../../engine/model-store';
 import { COMPRESSED_MODELS, DEFAULT_MEMBRANE_MODEL, SAMPLE_STACK } from '../../engine/models';
 import {
   COMPRESSION_METHODS, DEFAULT_BINARY, DEFAULT_LPSPHERE, DEFAULT_RELIEF, compressModel, measureEnsemble, measureModelFolder, reportMarkdown, type CompressionMethod, type ReportRow,
@@ -68,16 +68,16 @@ async function runReport(ctx: CommandContext): Promise<number> {
     rows.push(row);
     const isReference = reference === null;
     reference ??= { path: await realpath(dir), model: row.model, mpxPerS: row.mpxPerS, vrand: row.vrand, vinfo: row.vinfo };
-    const loaded = await loadModel(dir);
+    const record = await loadModelRecord(dir);
     const ensemble = binary.has(dir) ? await measureEnsemble(dir, val, mv, ensembleSizes, { threads }) : undefined;
     for (const e of ensemble ?? []) {
       rows.push({ ...row, model: `${row.model} K=${e.k}`, method: 'binary ensemble', mpxPerS: e.mpxPerS, vrand: e.vrand, vinfo: e.vinfo, threshold: e.threshold });
     }
     // The app's model picker shows a compressed model's row: keep it in its record.
-    if (loaded.record.compression) {
+    if (record.compression) {
       const report = { ...row, threads, slices: val.length, ...(isReference ? {} : { reference }) };
-      const compression = { ...loaded.record.compression, report, ...(ensemble ? { ensemble } : {}) };
-      await saveModel(dir, { ...loaded.record, compression }, loaded.weights);
+      const compression = { ...record.compression, report, ...(ensemble ? { ensemble } : {}) };
+      await saveModelRecord(dir, { ...record, compression });
     }
   }
   const note = `${val.length} validation slice(s) of ${images}; speed = tiled ONNX Runtime inference on ${threads} thread(s) of ${os.cpus()[0]?.model ?? 'cpu'}; V_rand/V_info at each model's best threshold; × and ΔV_rand against the first row; sparsity = exact zeros in the pruned kernels (the ONNX graphs stay dense: no speed-up in ONNX Runtime); binary ensemble rows: K sampled ±1 networks averaged, speed of all K.`;
@@ -183,7 +183,7 @@ Report:
     const calibration = str(ctx, 'calibration') ?? 'minmax';
     if (calibration !== 'minmax' && calibration !== 'mean') throw new UsageError(`--calibration must be minmax or mean, got '${calibration}'`);
     const src = str(ctx, 'model') ?? DEFAULT_MEMBRANE_MODEL;
-    const record = (await loadModel(src)).record;
+    const record = await loadModelRecord(src);
     const trained = (record.training ?? {}) as Record<string, unknown>;
     const images = str(ctx, 'images') ?? (trained.images as string | undefined);
     const labels = str(ctx, 'labels') ?? (trained.labels as string | undefined);

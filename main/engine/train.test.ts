@@ -9,6 +9,10 @@ import { train, type TrainOptions } from './train';
 import { DEFAULT_AUGMENT, type TrainingSlice } from '../../ml/train/augment';
 import { scoreMembraneStack } from '../../ml/metrics';
 import { Rng } from '../../ml/train/rng';
+import { buildModel } from '../../ml/models';
+import { seedWeights } from '../../ml/models/test-helpers';
+import { getWeights } from '../../ml/train/trainer';
+import { initTf } from '../../ml/tfjs/backend';
 
 function gridSlice(seed: number, size = 64): { slice: TrainingSlice; label: Uint8Array } {
   const rng = new Rng(seed);
@@ -33,8 +37,15 @@ test('data-parallel training improves validation, checkpoints, and resumes', asy
     const trainSet = [1, 2, 3, 4].map((s) => gridSlice(s).slice);
     const val = [5, 6].map((s) => gridSlice(s));
     const logs: string[] = [];
+    const config = { kind: 'unet', baseChannels: 4, depth: 1, inChannels: 1 } as const;
+    // Seeded initial weights: tfjs' initialisers are not seeded, and the run has to be the same every time.
+    await initTf();
+    const m0 = buildModel(config);
+    seedWeights(m0, 11);
+    const init = getWeights(m0);
+    m0.dispose();
     const opts: TrainOptions = {
-      role: 'membrane', config: { kind: 'unet', baseChannels: 4, depth: 1, inChannels: 1 }, train: trainSet,
+      role: 'membrane', config, init, train: trainSet,
       val: val.map((v, i) => ({ index: i, width: 64, height: 64, channels: 1, input: v.slice.raw })),
       out, steps: 30, batchSize: 4, cropPx: 32, lr: 1e-2, workers: 2, seed: 3, augment: DEFAULT_AUGMENT, weighting: 'balanced', evalEvery: 10,
       score: async (maps) => scoreMembraneStack(maps, val.map((v) => ({ width: 64, height: 64, data: v.label }))),

@@ -12,7 +12,7 @@ function fmt(v: unknown): string {
   return String(v);
 }
 
-const SCORE_COLUMNS = ['vrand', 'vinfo', 'vrandSplit', 'vrandMerge', 'vinfoSplit', 'vinfoMerge', 'pixelError', 'threshold'];
+const SCORE_COLUMNS = ['vrand', 'vinfo', 'vrandSplit', 'vrandMerge', 'vinfoSplit', 'vinfoMerge', 'pixelError', 'threshold', 'labelsVrand', 'labelsVinfo', 'labelsVrandSplit', 'labelsVrandMerge'];
 
 export async function renderModelCard(dir: string, notes: string[] = []): Promise<string> {
   const record = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as ModelRecord;
@@ -39,8 +39,12 @@ export async function renderModelCard(dir: string, notes: string[] = []): Promis
     lines.push('', '## Validation', '');
     const perRound = val.perRound as Array<Record<string, number>> | undefined;
     if (perRound) {
-      lines.push(`| round | ${SCORE_COLUMNS.join(' | ')} |`, `|---|${SCORE_COLUMNS.map(() => '---').join('|')}|`);
-      for (const r of perRound) lines.push(`| ${r.round} | ${SCORE_COLUMNS.map((c) => (r[c] === undefined ? '' : fmt(r[c]))).join(' | ')} |`);
+      // Map columns (best threshold) always; labels columns (watershed at the round's tuned thresholds) when scored.
+      const columns = SCORE_COLUMNS.filter((c) => perRound.some((r) => r[c] !== undefined));
+      lines.push('The map at its best threshold; `labels*`: its watershed labels at the round\'s tuned thresholds (see Segmentation).', '');
+      lines.push(`| round | ${columns.join(' | ')} |`, `|---|${columns.map(() => '---').join('|')}|`);
+      for (const r of perRound) lines.push(`| ${r.round} | ${columns.map((c) => (r[c] === undefined ? '' : fmt(r[c]))).join(' | ')} |`);
+      if (typeof val.roundsChosenBy === 'string') lines.push('', `Rounds chosen by the ${val.roundsChosenBy}.`);
     } else {
       for (const [k, v] of Object.entries(val)) lines.push(`- ${k}: ${fmt(v)}`);
     }

@@ -52,8 +52,9 @@ test('refiner training: matched training maps, staged rounds, rounds chosen on v
     assert.ok(logs.some((l) => l.startsWith('stage 2/2: 6 training maps')), 'stage 2 trains on rounds 0 and 1');
     assert.equal(result.perRound.length, 3);
     assert.ok(result.rounds >= 0 && result.rounds <= 2);
-    const best = Math.max(...result.perRound.map((r) => r.vrand));
-    assert.equal(result.perRound[result.rounds].vrand, best, 'the chosen number of rounds has the best validation V_rand');
+    for (const r of result.perRound) assert.ok(r.labelsVrand > 0 && r.labelsVrand <= 1, 'every round\'s labels are scored at its tuned thresholds');
+    const best = Math.max(...result.perRound.map((r) => r.labelsVrand));
+    assert.equal(result.perRound[result.rounds].labelsVrand, best, 'the chosen number of rounds has the best validation V_rand of the labels');
     const record = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')) as ModelRecord;
     assert.equal(record.role, 'refiner');
     assert.equal(record.rounds, result.rounds);

@@ -3,26 +3,25 @@
 // 1. Training maps: as wrong as the maps it will refine (training-maps.ts).
 // 2. Rounds. Training runs in stages: stage 0 on round-0 maps; after each stage the current refiner produces the next
 //    round's maps of the training slices, which join the training pool — round r's output is round r+1's input.
-// 3. The number of rounds is chosen on the validation slices (V_rand after each round, best kept; 0 if refinement
-//    does not help) and stored in model.json.
-// 4. The watershed's thresholds are chosen for every round on the training maps (segmentation-tuning.ts) and stored
-//    in model.json too.
+// 3. The watershed's thresholds are chosen for every round on the training maps (segmentation-tuning.ts) and stored
+//    in model.json.
+// 4. The number of rounds is chosen on the validation slices: the V_rand of each round's watershed labels at its tuned
+//    thresholds, what `emseg segment` gives a user (best kept; 0 if refinement does not help), stored in model.json.
 import { join } from 'node:path';
 import type { ModelConfig, RefinerConfig } from '../../ml/models';
 import type { TrainingSlice } from '../../ml/train/augment';
 import type { LossWeighting } from '../../ml/train/trainer';
 import { DEFAULT_AUGMENT } from '../../ml/train/augment';
 import { normalizeSlice, membraneTarget } from '../../ml/train/normalize';
-import { refineRounds } from '../../ml/infer/refine';
 import { scoreMembraneStack, asGroundTruth } from '../../ml/metrics';
 import { loadInferenceModel } from './models';
 import { interleave, type LabelledSlice } from './datasets';
 import { train, type ValidationSlice } from './train';
 import { exportModelFolder } from './export';
 import { loadModel, saveModel } from './model-store';
-import { tuneOnMaps } from './segmentation-tuning';
+import { chooseRounds, ROUNDS_CHOSEN_BY, scoreRounds, tuneOnMaps } from './segmentation-tuning';
 import type { TunedSegmentation } from '../../ml/segmentation/tune';
-import { asMaps, chooseTrainingMaps, predictAll } from './training-maps';
+import { chooseTrainingMaps, refineAll } from './training-maps';
 
 export interface RefinerTrainOptions {
   membrane: string;
@@ -43,6 +42,8 @@ export interface RefinerTrainOptions {
   evalEvery: number;
   /** Loss weighting: 'plain' BCE, or 'balanced' (both classes the same total weight, favouring membrane recall). */
   weighting?: LossWeighting;
+  /** Start from an existing refiner's weights (same config) instead of a fresh initialisation. */
+  init?: { weights: Float32Array[]; from: string };
   log: (line: string) => void;
   onProgress?: (done: number, total: number, message?: string) => void;
 }
@@ -62,17 +63,14 @@ export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds:
   let current = choice.maps;
 
   // Validation input: the final membrane model's maps of the validation slices (what the refiner will refine).
-  const final = await loadInferenceModel(opts.membrane);
-  const valMaps0 = await predictAll(final, opts.valSet);
-  await final.session.release();
+  const valMaps0 = choice.valMaps;
   const rawVal = opts.valSet.map((s) => normalizeSlice(s.raw));
   const val: ValidationSlice[] = opts.valSet.map((s, k) => {
     const x = interleave(valMaps0[k], opts.useRaw ? rawVal[k] : null);
     return { index: s.index, width: s.raw.width, height: s.raw.height, channels: x.channels, input: x.data };
   });
-  const round0 = scoreMembraneStack(asMaps(opts.valSet, valMaps0), valGts);
 
-  let weights: Float32Array[] | undefined;
+  let weights: Float32Array[] | undefined = opts.init?.weights;
   const totalSteps = opts.stages * opts.stepsPerStage;
   for (let stage = 0; stage < opts.stages; stage++) {
     const stageOut = join(opts.out, `stage-${stage}`);
@@ -91,12 +89,7 @@ export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds:
     if (stage + 1 < opts.stages) {
       await saveModel(join(opts.out, 'work'), { ...(await loadModel(join(stageOut, 'checkpoint'))).record }, weights);
       const refiner = await loadInferenceModel(join(opts.out, 'work'));
-      const next: Float32Array[] = [];
-      for (let k = 0; k < opts.trainSet.length; k++) {
-        const s = opts.trainSet[k];
-        const [r] = await refineRounds(refiner.session, refiner.inChannels, current[k], rawTrain[k], s.raw.height, s.raw.width, 1, { tilePx: 1024, marginPx: refiner.marginPx, multiple: 1 });
-        next.push(r);
-      }
+      const next = (await refineAll(refiner, opts.trainSet, current, 1, rawTrain)).map((m) => m[1]);
       await refiner.session.release();
       current = next;
       pool.push(...next.map(toSlice));
@@ -107,32 +100,28 @@ export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds:
   const record = (await loadModel(join(opts.out, `stage-${opts.stages - 1}`, 'checkpoint'))).record;
   await saveModel(opts.out, { ...record, role: 'refiner' }, weights!);
   const refiner = await loadInferenceModel(opts.out);
-  const perRound: Record<string, number>[] = [{ round: 0, ...round0 }];
-  let best = { rounds: 0, vrand: round0.vrand };
-  const rounds: Float32Array[][] = [];
   let segmentation: TunedSegmentation;
+  let perRound: Record<string, number>[];
   try {
-    for (let k = 0; k < opts.valSet.length; k++) {
-      const s = opts.valSet[k];
-      rounds.push(await refineRounds(refiner.session, refiner.inChannels, valMaps0[k], rawVal[k], s.raw.height, s.raw.width, opts.maxRounds, { tilePx: 1024, marginPx: refiner.marginPx, multiple: 1 }));
-    }
+    const valRounds = await refineAll(refiner, opts.valSet, valMaps0, opts.maxRounds, rawVal);
     // The watershed's thresholds for every round, chosen on the same training maps (segmentation-tuning.ts).
     segmentation = await tuneOnMaps({ ...opts, onProgress: undefined }, choice.maps, choice.source, refiner, trainGts);
+    perRound = scoreRounds(opts.valSet, valGts, valRounds, segmentation);
   } finally {
     await refiner.session.release();
   }
-  for (let r = 1; r <= opts.maxRounds; r++) {
-    const scores = scoreMembraneStack(asMaps(opts.valSet, rounds.map((x) => x[r - 1])), valGts);
-    perRound.push({ round: r, ...scores });
-    opts.log(`round ${r}: V_rand ${scores.vrand.toFixed(4)} V_info ${scores.vinfo.toFixed(4)} (round 0: ${round0.vrand.toFixed(4)})`);
-    if (scores.vrand > best.vrand) best = { rounds: r, vrand: scores.vrand };
+  for (const r of perRound) {
+    const labels = r.labelsVrand === undefined ? '' : `, labels V_rand ${r.labelsVrand.toFixed(4)} V_info ${r.labelsVinfo.toFixed(4)}`;
+    opts.log(`round ${r.round}: map V_rand ${r.vrand.toFixed(4)} V_info ${r.vinfo.toFixed(4)}${labels}`);
   }
+  const best = chooseRounds(perRound);
   await exportModelFolder(opts.out, {
     rounds: best.rounds,
     segmentation,
-    validation: { perRound, chosenRounds: best.rounds },
+    validation: { perRound, chosenRounds: best.rounds, roundsChosenBy: ROUNDS_CHOSEN_BY[best.by] },
     training: {
       ...(record.training ?? {}), stages: opts.stages, stepsPerStage: opts.stepsPerStage, useRaw: opts.useRaw,
+      ...(opts.init ? { initFrom: opts.init.from } : {}),
       membraneModel: opts.membrane, trainingMapsFrom: choice.source, trainingMapsVrand: choice.trainVrand,
       membraneValVrand: choice.targetVrand, membraneOwnTrainVrand: choice.finalTrainVrand,
     },

@@ -2,17 +2,17 @@
 // `emseg segment` and the app's jobs cut each round's maps at thresholds chosen for them rather than at fixed defaults.
 //
 // The maps tuned on must be as wrong as the maps that will be segmented: the membrane model's own training slices are
-// predicted too well, so the maps come from the same source as the refiner's training maps (the
-// snapshot whose training-slice V_rand is closest to the final model's validation V_rand, training-maps.ts), then go through the refiner
-// round after round. The validation slices are never looked at here, except to set that target V_rand.
+// predicted too well, so the maps come from the same source as the refiner's training maps (the snapshot whose
+// training-slice V_rand is closest to the final model's validation V_rand, training-maps.ts), then go through the
+// refiner round after round. The thresholds never see the validation slices; those set that target V_rand and, once
+// the thresholds are fixed, score every round's labels so that the number of rounds can be chosen (scoreRounds).
 import { formatSliceRange } from './slices';
 import type { LabelledSlice } from './datasets';
-import { asMaps, chooseTrainingMaps } from './training-maps';
+import { asMaps, chooseTrainingMaps, refineAll } from './training-maps';
 import { loadInferenceModel, type InferenceModel } from './models';
-import { normalizeSlice } from '../../ml/train/normalize';
-import { refineRounds } from '../../ml/infer/refine';
-import { asGroundTruth, type GroundTruth } from '../../ml/metrics';
-import { DEFAULT_TUNING_GRID, tuneSegmentation, type TunedRound, type TunedSegmentation, type TuningGrid } from '../../ml/segmentation/tune';
+import { asGroundTruth, meanScores, scoreLabels, scoreMembraneStack, type GroundTruth } from '../../ml/metrics';
+import { segment } from '../../ml/segmentation/segment';
+import { DEFAULT_TUNING_GRID, tunedParams, tuneSegmentation, type TunedRound, type TunedSegmentation, type TuningGrid } from '../../ml/segmentation/tune';
 
 export interface SegmentationTuningOptions {
   trainSet: LabelledSlice[];
@@ -33,15 +33,7 @@ export async function tuneOnMaps(
   trainGts: GroundTruth[] = opts.trainSet.map((s) => asGroundTruth(s.label, opts.membraneValue)),
 ): Promise<TunedSegmentation> {
   const rounds = refiner ? opts.maxRounds : 0;
-  const perSlice: Float32Array[][] = [];
-  for (let k = 0; k < opts.trainSet.length; k++) {
-    const s = opts.trainSet[k];
-    const raw = refiner && refiner.inChannels > 1 ? normalizeSlice(s.raw) : null;
-    const refined = refiner && rounds > 0
-      ? await refineRounds(refiner.session, refiner.inChannels, maps0[k], raw, s.raw.height, s.raw.width, rounds, { tilePx: 1024, marginPx: refiner.marginPx, multiple: 1 })
-      : [];
-    perSlice.push([maps0[k], ...refined]);
-  }
+  const perSlice = await refineAll(refiner, opts.trainSet, maps0, rounds);
   const perRound: TunedRound[] = [];
   for (let r = 0; r <= rounds; r++) {
     opts.onProgress?.(r, rounds + 1, `tuning round ${r}`);
@@ -59,17 +51,62 @@ export async function tuneOnMaps(
   };
 }
 
-/** Chooses the tuning maps (see the file comment) and tunes every round for this membrane model and refiner. */
+/**
+ * Validation scores of rounds 0..n (`perSlice[k]` = slice k's maps after 0, 1, … rounds): each round's map at its best
+ * threshold (vrand, vinfo, … as scoreMembraneStack gives them) and its watershed labels at the thresholds tuned for
+ * that round on the training slices (labelsVrand, labelsVinfo, labelsVrandSplit, labelsVrandMerge).
+ */
+export function scoreRounds(valSet: LabelledSlice[], valGts: GroundTruth[], perSlice: Float32Array[][], segmentation: TunedSegmentation | undefined): Record<string, number>[] {
+  const rows: Record<string, number>[] = [];
+  for (let r = 0; r < perSlice[0].length; r++) {
+    const maps = asMaps(valSet, perSlice.map((m) => m[r]));
+    const row: Record<string, number> = { round: r, ...scoreMembraneStack(maps, valGts) };
+    const params = tunedParams(segmentation, r);
+    if (params) {
+      const labels = meanScores(maps.map((map, k) => scoreLabels(segment(map, params), valGts[k])));
+      Object.assign(row, { labelsVrand: labels.vrand, labelsVinfo: labels.vinfo, labelsVrandSplit: labels.vrandSplit, labelsVrandMerge: labels.vrandMerge });
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
+/**
+ * The number of rounds to store: the best validation V_rand of the watershed labels at each round's tuned thresholds —
+ * what `emseg segment` gives a user — or of the best-threshold map for rounds without tuned thresholds. Ties go to
+ * fewer rounds.
+ */
+export function chooseRounds(rows: Record<string, number>[]): { rounds: number; by: 'labels' | 'map' } {
+  const by = rows.every((r) => r.labelsVrand !== undefined) ? 'labels' : 'map';
+  const key = by === 'labels' ? 'labelsVrand' : 'vrand';
+  let best = 0;
+  for (let r = 1; r < rows.length; r++) if (rows[r][key] > rows[best][key]) best = r;
+  return { rounds: rows[best].round, by };
+}
+
+export const ROUNDS_CHOSEN_BY = {
+  labels: 'validation V_rand of the watershed labels at each round\'s tuned thresholds',
+  map: 'validation V_rand of the map at its best threshold',
+} as const;
+
+/**
+ * Chooses the tuning maps (see the file comment) and tunes every round for this membrane model and refiner. With a
+ * refiner, the validation slices are then refined and scored round by round (scoreRounds), so that the number of
+ * rounds can be chosen again for the new thresholds.
+ */
 export async function tuneSegmentationForModels(
   opts: SegmentationTuningOptions & { membrane: string; refiner: string | null; valSet: LabelledSlice[] },
-): Promise<TunedSegmentation> {
+): Promise<{ segmentation: TunedSegmentation; validation: Record<string, number>[] | null }> {
   const trainGts = opts.trainSet.map((s) => asGroundTruth(s.label, opts.membraneValue));
   const valGts = opts.valSet.map((s) => asGroundTruth(s.label, opts.membraneValue));
   const choice = await chooseTrainingMaps(opts, trainGts, valGts);
   opts.log(`tuning maps from ${choice.source}: V_rand ${choice.trainVrand.toFixed(4)} (best threshold) on the training slices, target ${choice.targetVrand.toFixed(4)}`);
   const refiner = opts.refiner ? await loadInferenceModel(opts.refiner) : null;
   try {
-    return await tuneOnMaps(opts, choice.maps, choice.source, refiner, trainGts);
+    const segmentation = await tuneOnMaps(opts, choice.maps, choice.source, refiner, trainGts);
+    if (!refiner) return { segmentation, validation: null };
+    const validation = scoreRounds(opts.valSet, valGts, await refineAll(refiner, opts.valSet, choice.valMaps, opts.maxRounds), segmentation);
+    return { segmentation, validation };
   } finally {
     await refiner?.session.release();
   }

@@ -7,6 +7,7 @@ import { readdir, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { normalizeSlice } from '../../ml/train/normalize';
 import { predictTiled } from '../../ml/infer/tiled';
+import { refineRounds } from '../../ml/infer/refine';
 import { scoreMembraneStack, type GroundTruth } from '../../ml/metrics';
 import type { MembraneMap } from '../../ml/types';
 import { loadInferenceModel, type InferenceModel } from './models';
@@ -28,10 +29,28 @@ export async function predictAll(model: InferenceModel, slices: LabelledSlice[])
   return out;
 }
 
+/**
+ * Every slice's maps after 0..rounds refinement rounds ([round-0 map, round 1, …]); only round 0 without a refiner.
+ * `raw` gives the normalised raw slices a two-channel refiner needs (computed here when absent).
+ */
+export async function refineAll(refiner: InferenceModel | null, slices: LabelledSlice[], maps0: Float32Array[], rounds: number, raw?: Float32Array[]): Promise<Float32Array[][]> {
+  const out: Float32Array[][] = [];
+  for (let k = 0; k < slices.length; k++) {
+    const s = slices[k];
+    if (!refiner || rounds === 0) {
+      out.push([maps0[k]]);
+      continue;
+    }
+    const r = refiner.inChannels > 1 ? (raw?.[k] ?? normalizeSlice(s.raw)) : null;
+    out.push([maps0[k], ...(await refineRounds(refiner.session, refiner.inChannels, maps0[k], r, s.raw.height, s.raw.width, rounds, { tilePx: 1024, marginPx: refiner.marginPx, multiple: 1 }))]);
+  }
+  return out;
+}
+
 export const asMaps = (slices: LabelledSlice[], data: Float32Array[]): MembraneMap[] => data.map((d, i) => ({ width: slices[i].raw.width, height: slices[i].raw.height, data: d }));
 
-/** The membrane snapshot whose training-slice V_rand best matches the final model's validation V_rand. */
-export async function chooseTrainingMaps(opts: TrainingMapsOptions, trainGts: GroundTruth[], valGts: GroundTruth[]): Promise<{ maps: Float32Array[]; source: string; trainVrand: number; targetVrand: number; finalTrainVrand: number }> {
+/** The membrane snapshot whose training-slice V_rand best matches the final model's validation V_rand (valMaps: the final model's validation maps). */
+export async function chooseTrainingMaps(opts: TrainingMapsOptions, trainGts: GroundTruth[], valGts: GroundTruth[]): Promise<{ maps: Float32Array[]; source: string; trainVrand: number; targetVrand: number; finalTrainVrand: number; valMaps: Float32Array[] }> {
   const final = await loadInferenceModel(opts.membrane);
   const valMaps = await predictAll(final, opts.valSet);
   const targetVrand = scoreMembraneStack(asMaps(opts.valSet, valMaps), valGts).vrand;
@@ -56,5 +75,5 @@ export async function chooseTrainingMaps(opts: TrainingMapsOptions, trainGts: Gr
     opts.log(`snapshot ${snap}: training-slice V_rand ${v.toFixed(4)} (target ${targetVrand.toFixed(4)})`);
     if (Math.abs(v - targetVrand) < best.gap) best = { maps, source: join(snapDir, snap), trainVrand: v, gap: Math.abs(v - targetVrand) };
   }
-  return { maps: best.maps, source: best.source, trainVrand: best.trainVrand, targetVrand, finalTrainVrand };
+  return { maps: best.maps, source: best.source, trainVrand: best.trainVrand, targetVrand, finalTrainVrand, valMaps };
 }

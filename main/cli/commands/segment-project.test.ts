@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../index';
 import { openStack, writeTiffStack } from '../../io';
 import { tinyModel } from '../../engine/fixtures';
 import { Project } from '../../project/store';
@@ -14,27 +13,7 @@ import { paintStroke } from '../../../ml/proofread';
 import { initTf } from '../../../ml/tfjs/backend';
 import { pseudoRandom } from '../../../ml/models/test-helpers';
 import { ridgeMap } from './test-maps';
-
-/** Runs `emseg <argv>` in-process and collects the CLI's (string) lines; node:test's binary chunks pass through. */
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = process.stdout.write;
-  const err = process.stderr.write;
-  const texts = { out: '', err: '' };
-  const collect = (real: typeof out, into: 'out' | 'err'): typeof out =>
-    function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]): boolean {
-      if (typeof chunk !== 'string') return (real as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
-      texts[into] += chunk;
-      return true;
-    } as typeof out;
-  process.stdout.write = collect(out, 'out');
-  process.stderr.write = collect(err, 'err');
-  try {
-    return { code: await main(argv), ...texts };
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
-}
+import { runCli as run } from './test-run';
 
 /** The slices of a TIFF stack written by the run, as plain arrays. */
 async function readAll(path: string): Promise<number[][]> {

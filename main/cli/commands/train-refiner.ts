@@ -5,6 +5,9 @@ import { labelledData, num, str, weightingOption } from '../options';
 import { createProgressBar } from '../progress';
 import { trainRefiner } from '../../engine/refiner-training';
 import { DEFAULT_MEMBRANE_MODEL } from '../../engine/models';
+import { loadModel } from '../../engine/model-store';
+import type { RefinerConfig } from '../../../ml/models';
+import { UsageError } from '../command';
 
 export const trainRefinerCommand: Command = {
   name: 'train-refiner',
@@ -28,6 +31,8 @@ Options:
   --steps <n>              steps per stage (default 300)
   --max-rounds <n>         largest number of rounds considered on validation (default 4)
   --channels <n>           width (default 16)   --branch-layers <n>  reach (default 6)
+  --init <refiner dir>     continue training an existing refiner (its architecture and channels; --channels,
+                           --branch-layers and --no-raw must agree with it or be left out)
   --weighting <plain|balanced>  loss weighting (default plain; balanced weighs membrane pixels up to half the loss)
   --batch <n> (default 8)  --crop <px> (default 128)  --lr <x> (default 0.001)  --workers <n>  --seed <n>
 `,
@@ -36,10 +41,25 @@ Options:
     'train-slices': { type: 'string' }, membrane: { type: 'string' }, out: { type: 'string' }, 'no-raw': { type: 'boolean' }, stages: { type: 'string' },
     steps: { type: 'string' }, 'max-rounds': { type: 'string' }, channels: { type: 'string' }, 'branch-layers': { type: 'string' },
     batch: { type: 'string' }, crop: { type: 'string' }, lr: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, 'eval-every': { type: 'string' }, weighting: { type: 'string' },
+    init: { type: 'string' },
   },
   async run(ctx) {
     const { membraneValue: mv, trainSet, valSet } = await labelledData(ctx);
-    const useRaw = ctx.values['no-raw'] !== true;
+    const initDir = str(ctx, 'init');
+    const init = initDir ? await loadModel(initDir) : null;
+    if (init && init.record.config.kind !== 'refiner') throw new UsageError(`--init ${initDir}: not a refiner (its model.json has kind '${init.record.config.kind}')`);
+    const initConfig = init ? (init.record.config as RefinerConfig) : null;
+    const useRaw = initConfig ? initConfig.inChannels === 2 : ctx.values['no-raw'] !== true;
+    const config: RefinerConfig = initConfig ?? {
+      kind: 'refiner', inChannels: useRaw ? 2 : 1, channels: num(ctx, 'channels', 16, { min: 1, int: true }), branchLayers: num(ctx, 'branch-layers', 6, { min: 1, int: true }), headLayers: 2,
+    };
+    if (initConfig) {
+      const clash = (
+        [['channels', initConfig.channels], ['branch-layers', initConfig.branchLayers]] as const
+      ).find(([name, v]) => ctx.values[name] !== undefined && num(ctx, name, v) !== v);
+      if (clash) throw new UsageError(`--${clash[0]} ${String(ctx.values[clash[0]])} disagrees with --init ${initDir} (${clash[1]})`);
+      if (ctx.values['no-raw'] === true && useRaw) throw new UsageError(`--no-raw disagrees with --init ${initDir}, which takes the raw slice as a second channel`);
+    }
     const stages = num(ctx, 'stages', 2, { min: 1, int: true });
     const steps = num(ctx, 'steps', 300, { min: 1, int: true });
     const weighting = weightingOption(ctx, 'plain');
@@ -51,7 +71,7 @@ Options:
       membraneValue: mv,
       out: str(ctx, 'out', true),
       useRaw,
-      config: { kind: 'refiner', inChannels: useRaw ? 2 : 1, channels: num(ctx, 'channels', 16, { min: 1, int: true }), branchLayers: num(ctx, 'branch-layers', 6, { min: 1, int: true }), headLayers: 2 },
+      config, init: init ? { weights: init.weights, from: initDir! } : undefined,
       stages, stepsPerStage: steps, maxRounds: num(ctx, 'max-rounds', 4, { min: 1, int: true }),
       batchSize: num(ctx, 'batch', 8, { min: 1, int: true }), cropPx: num(ctx, 'crop', 128, { min: 16, int: true }), lr: num(ctx, 'lr', 1e-3, { min: 0 }),
       workers: num(ctx, 'workers', os.availableParallelism(), { min: 1, int: true }), seed: num(ctx, 'seed', 1, { int: true }),
@@ -60,7 +80,10 @@ Options:
       onProgress: (d, t, m) => bar.update(d, t, m),
     });
     bar.done();
-    for (const r of result.perRound) ctx.out(`round ${r.round}: V_rand ${r.vrand.toFixed(4)}  V_info ${r.vinfo.toFixed(4)}`);
+    for (const r of result.perRound) {
+      const labels = r.labelsVrand === undefined ? '' : `  labels V_rand ${r.labelsVrand.toFixed(4)}  V_info ${r.labelsVinfo.toFixed(4)}`;
+      ctx.out(`round ${r.round}: map V_rand ${r.vrand.toFixed(4)}  V_info ${r.vinfo.toFixed(4)}${labels}`);
+    }
     ctx.out(`rounds chosen on validation: ${result.rounds}`);
     return 0;
   },

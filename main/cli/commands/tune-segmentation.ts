@@ -7,7 +7,7 @@ import { labelledData, num, str } from '../options';
 import { createProgressBar } from '../progress';
 import { DEFAULT_MEMBRANE_MODEL, DEFAULT_REFINER_MODEL } from '../../engine/models';
 import { loadModelRecord, saveModelRecord } from '../../engine/model-store';
-import { tuneSegmentationForModels } from '../../engine/segmentation-tuning';
+import { chooseRounds, ROUNDS_CHOSEN_BY, tuneSegmentationForModels } from '../../engine/segmentation-tuning';
 import { writeModelCard } from '../../engine/model-card';
 
 export const tuneSegmentationCommand: Command = {
@@ -21,7 +21,9 @@ depends on the model and on the round: refined maps are more confident than the 
 predicts the training slices (never the validation slices) with maps as wrong as unseen slices get — the membrane
 model's snapshot whose training V_rand matches its validation V_rand, as 'emseg train-refiner' picks — refines them
 round by round, scores a grid of threshold pairs with V_rand on each round's maps, and stores the best pair of every
-round in the refiner's model.json and model card. 'emseg train-refiner' does this itself at the end of training.
+round in the refiner's model.json and model card. With a refiner it then refines the validation slices and stores
+the number of rounds whose watershed labels score best there (V_rand). 'emseg train-refiner' does both itself at the
+end of training.
 
 Options:
   --images, --labels, --label-membrane-value, --val-slices, --train-slices   as for 'emseg train'
@@ -42,17 +44,29 @@ Options:
     const record = await loadModelRecord(target);
     const maxRounds = refiner ? num(ctx, 'max-rounds', (record.rounds ?? 1) + 2, { min: 0, int: true }) : 0;
     const bar = createProgressBar('tune-segmentation', maxRounds + 1, { quiet: ctx.quiet });
-    const tuned = await tuneSegmentationForModels({
+    const { segmentation: tuned, validation } = await tuneSegmentationForModels({
       membrane, refiner, trainSet, valSet,
       membraneValue: mv, maxRounds,
       log: (line) => (ctx.quiet ? undefined : ctx.err(line)),
       onProgress: (d, t, m) => bar.update(d, t, m),
     });
     bar.done();
-    // Re-read model.json just before writing it: only the segmentation field changes.
-    await saveModelRecord(target, { ...(await loadModelRecord(target)), segmentation: tuned });
+    // With a refiner the number of rounds is chosen again on validation, for the new thresholds.
+    const chosen = validation ? chooseRounds(validation) : null;
+    // Re-read model.json just before writing it: only these fields change.
+    const current = await loadModelRecord(target);
+    await saveModelRecord(target, {
+      ...current,
+      segmentation: tuned,
+      ...(validation && chosen ? { rounds: chosen.rounds, validation: { perRound: validation, chosenRounds: chosen.rounds, roundsChosenBy: ROUNDS_CHOSEN_BY[chosen.by] } } : {}),
+    });
     await writeModelCard(target);
-    for (const r of tuned.perRound) ctx.out(`round ${r.round}: seed threshold ${r.seedThreshold}, agglomeration threshold ${r.agglomerationThreshold} (training V_rand ${r.vrand.toFixed(4)})`);
+    for (const r of tuned.perRound) {
+      const v = validation?.[r.round];
+      const val = v?.labelsVrand === undefined ? '' : `; validation labels V_rand ${v.labelsVrand.toFixed(4)}, map V_rand ${v.vrand.toFixed(4)}`;
+      ctx.out(`round ${r.round}: seed threshold ${r.seedThreshold}, agglomeration threshold ${r.agglomerationThreshold} (training V_rand ${r.vrand.toFixed(4)}${val})`);
+    }
+    if (chosen) ctx.out(`refinement rounds chosen on validation: ${chosen.rounds} (was ${current.rounds ?? 'unset'})`);
     ctx.out(`stored in ${join(target, 'model.json')}`);
     return 0;
   },

@@ -1,0 +1,39 @@
+// `emseg train-refiner --init`: continues an existing refiner (its config, recorded as initFrom), and refuses options
+// that contradict it or a model that is not a refiner, with a one-line error and exit code 2.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from './test-run';
+import { gridStack, tinyModel } from '../../engine/fixtures';
+import type { ModelRecord } from '../../engine/model-store';
+import { initTf } from '../../../ml/tfjs/backend';
+
+test('train-refiner --init continues a refiner with its own config and refuses contradicting options', async () => {
+  await initTf('cpu');
+  const dir = await mkdtemp(join(tmpdir(), 'emseg-train-refiner-'));
+  try {
+    const { images, labels } = await gridStack(dir);
+    const membrane = await tinyModel(join(dir, 'membrane'), { kind: 'unet', baseChannels: 2, depth: 1, inChannels: 1 }, 'membrane', undefined, 7);
+    const init = await tinyModel(join(dir, 'init'), { kind: 'refiner', inChannels: 1, branchLayers: 2, channels: 3, headLayers: 1 }, 'refiner', 1, 8);
+    const data = ['--images', images, '--labels', labels, '--label-membrane-value', '0', '--val-slices', '3', '--membrane', membrane, '--quiet'];
+    const run = ['train-refiner', ...data, '--stages', '1', '--steps', '2', '--batch', '1', '--crop', '24', '--workers', '1', '--max-rounds', '1'];
+    const clash = await runCli([...run, '--init', init, '--channels', '5', '--out', join(dir, 'a')]);
+    assert.equal(clash.code, 2);
+    assert.match(clash.err, /^emseg train-refiner: --channels 5 disagrees with --init .*\(3\)\n$/);
+    const notRefiner = await runCli([...run, '--init', membrane, '--out', join(dir, 'b')]);
+    assert.equal(notRefiner.code, 2);
+    assert.match(notRefiner.err, /not a refiner/);
+
+    const out = join(dir, 'out');
+    const ok = await runCli([...run, '--init', init, '--out', out]);
+    assert.equal(ok.code, 0, ok.err);
+    const record = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')) as ModelRecord;
+    const start = JSON.parse(await readFile(join(init, 'model.json'), 'utf8')) as ModelRecord;
+    assert.deepEqual(record.config, start.config, 'the architecture comes from --init (its headLayers 1 is not the default 2)');
+    assert.equal((record.training as Record<string, unknown>).initFrom, init);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -3,7 +3,7 @@
 // loop), and the tiling parameters that make it seam-free. A binarized model can also run as a stochastic ensemble:
 // K member networks sampled from its real-valued weights (ml/compress/binary.ts), each exported to its own session.
 import { readFile, access } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadModel, type ModelRecord } from './model-store';
 import { buildModel, sizeMultiple, type ModelConfig } from '../../ml/models';
@@ -23,6 +23,15 @@ export const DEFAULT_REFINER_MODEL = join(SAMPLE_DATA, 'models', 'refiner');
 /** Where `emseg compress` writes its folders by default; `--report` and the app's model list look here. */
 export const COMPRESSED_MODELS = join(SAMPLE_DATA, 'models', 'compressed');
 export const SAMPLE_STACK = join(SAMPLE_DATA, 'isbi2012-val', 'image');
+
+/**
+ * How a model folder is named in a record or model card: a folder under sample-data/ as 'sample-data/…' (the same on
+ * every clone), any other as given.
+ */
+export function modelLabel(dir: string): string {
+  const rel = relative(dirname(resolve(SAMPLE_DATA)), resolve(dir));
+  return rel.startsWith(`sample-data${sep}`) ? rel.split(sep).join('/') : dir;
+}
 
 export interface InferenceModel {
   dir: string;

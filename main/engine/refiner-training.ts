@@ -14,7 +14,7 @@ import type { LossWeighting } from '../../ml/train/trainer';
 import { DEFAULT_AUGMENT } from '../../ml/train/augment';
 import { normalizeSlice, membraneTarget } from '../../ml/train/normalize';
 import { scoreMembraneStack, asGroundTruth } from '../../ml/metrics';
-import { loadInferenceModel } from './models';
+import { loadInferenceModel, modelLabel } from './models';
 import { interleave, type LabelledSlice } from './datasets';
 import { train, type ValidationSlice } from './train';
 import { exportModelFolder } from './export';
@@ -122,7 +122,7 @@ export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds:
     training: {
       ...(record.training ?? {}), stages: opts.stages, stepsPerStage: opts.stepsPerStage, useRaw: opts.useRaw,
       ...(opts.init ? { initFrom: opts.init.from } : {}),
-      membraneModel: opts.membrane, trainingMapsFrom: choice.source, trainingMapsVrand: choice.trainVrand,
+      membraneModel: modelLabel(opts.membrane), trainingMapsFrom: modelLabel(choice.source), trainingMapsVrand: choice.trainVrand,
       membraneValVrand: choice.targetVrand, membraneOwnTrainVrand: choice.finalTrainVrand,
     },
   });

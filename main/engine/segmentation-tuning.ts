@@ -9,7 +9,7 @@
 import { formatSliceRange } from './slices';
 import type { LabelledSlice } from './datasets';
 import { asMaps, chooseTrainingMaps, refineAll } from './training-maps';
-import { loadInferenceModel, type InferenceModel } from './models';
+import { loadInferenceModel, modelLabel, type InferenceModel } from './models';
 import { asGroundTruth, meanScores, scoreLabels, scoreMembraneStack, type GroundTruth } from '../../ml/metrics';
 import { segment } from '../../ml/segmentation/segment';
 import { DEFAULT_TUNING_GRID, tunedParams, tuneSegmentation, type TunedRound, type TunedSegmentation, type TuningGrid } from '../../ml/segmentation/tune';
@@ -46,7 +46,7 @@ export async function tuneOnMaps(
   return {
     method: 'watershed',
     tunedOn: `training slices ${formatSliceRange(opts.trainSet.map((s) => s.index))}`,
-    maps: refiner ? `${source}, then the refiner ${refiner.dir}` : source,
+    maps: refiner ? `${modelLabel(source)}, then the refiner ${modelLabel(refiner.dir)}` : modelLabel(source),
     perRound,
   };
 }

@@ -23,7 +23,11 @@ export const MANIFEST = 'manifest.jsonl';
 export interface BatchParams {
   /** Refinement rounds; null = the number stored with the refiner (0 without one). */
   refineRounds: number | null;
-  segment: SegmentParams;
+  /**
+   * Only the segmentation parameters the user set; the others come from the thresholds stored with the model for the
+   * rounds run (emseg tune-segmentation), else DEFAULT_SEGMENT_PARAMS — as for `emseg segment`.
+   */
+  segment: Partial<SegmentParams>;
   tta: boolean;
   tilePx: number;
   /** membrane-round-<r>.tif written too. */

@@ -186,7 +186,8 @@ interface RunContext {
 
 /** Decides what to skip, runs the rest on the pool and records every outcome. */
 async function processShare({ opts, outDir, partialDir, items, mine, shard, notice }: RunContext): Promise<BatchSummary> {
-  const refiner = opts.params.refineRounds === 0 ? null : opts.models.refiner;
+  // With --refine-rounds 0 the refiner still counts: its model.json holds the round-0 thresholds.
+  const refiner = opts.models.refiner;
   const model = { membrane: resolve(opts.models.membrane), refiner: refiner && resolve(refiner), hash: await modelHash([opts.models.membrane, refiner]) };
   const hashes = { params: paramsHash(opts.params), model: model.hash };
   const { records: previous, badLines } = await latestRecords(outDir);
@@ -227,11 +228,18 @@ async function processShare({ opts, outDir, partialDir, items, mine, shard, noti
   const failures: BatchSummary['failures'] = [];
   const tPool = performance.now();
   let stats = { workersStarted: 0, maxWorkerRssKiB: 0 };
+  // Items often give the same notice (the stored thresholds in use, say): the first is shown with its item, the
+  // repeats are counted and summed up once the pool is done.
+  const repeats = new Map<string, number>();
   try {
     if (tasks.length > 0) {
       stats = await runPool(tasks, workers, {
         signal: opts.signal,
-        onNotice: (key, m) => notice(`${key}: ${m}`),
+        onNotice: (key, m) => {
+          const seen = repeats.get(m);
+          repeats.set(m, (seen ?? -1) + 1);
+          if (seen === undefined) notice(`${key}: ${m}`);
+        },
         onOutcome: async ({ record, unchanged: same }) => {
           finished++;
           if (same) {
@@ -255,6 +263,7 @@ async function processShare({ opts, outDir, partialDir, items, mine, shard, noti
   } finally {
     await writer.close();
   }
+  for (const [m, n] of repeats) if (n > 0) notice(`${n} more item(s): ${m}`);
   const poolSeconds = (performance.now() - tPool) / 1000;
   const processed = done + failed;
   return {

@@ -2,7 +2,6 @@
 // with worker processes, resumably, recording each item in a manifest; `--merge` joins the manifests of a sharded run
 // (see `emseg slurm`), `--report` writes the QC page. The work itself lives in main/batch/.
 import { resolve } from 'node:path';
-import { DEFAULT_SEGMENT_PARAMS, type SegmentParams } from '../../../ml/segmentation';
 import { latestRecords, mergeManifests, type BatchParams, type ManifestRecord } from '../../batch/manifest';
 import { parseShard } from '../../batch/items';
 import { listBatch, runBatch, type BatchSummary } from '../../batch/run';
@@ -13,14 +12,10 @@ import { createProgressBar, formatDuration } from '../progress';
 import { paramsFrom } from './segment';
 import { resolveModels } from './segment-model';
 
-function segmentParams(ctx: CommandContext): SegmentParams {
-  return { ...DEFAULT_SEGMENT_PARAMS, ...paramsFrom(ctx) };
-}
-
 export function batchParams(ctx: CommandContext): BatchParams {
   return {
     refineRounds: ctx.values['refine-rounds'] === undefined ? null : num(ctx, 'refine-rounds', 0, { min: 0, max: 20, int: true }),
-    segment: segmentParams(ctx),
+    segment: paramsFrom(ctx),
     tta: ctx.values.tta === true,
     tilePx: num(ctx, 'tile', 1024, { min: 64, int: true }),
     writeRounds: ctx.values['no-round-maps'] !== true,

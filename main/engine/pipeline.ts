@@ -9,8 +9,8 @@ import { segment, type SegmentParams } from '../../ml/segmentation';
 import type { Labels, MembraneMap } from '../../ml/types';
 import { ensembleMeanVariance } from '../../ml/compress/binary';
 import { DEFAULT_MEMBRANE_MODEL, DEFAULT_REFINER_MODEL, loadInferenceModel, type InferenceModel } from './models';
-import { loadModelRecord } from './model-store';
-import { tunedParams, type TunedSegmentation } from '../../ml/segmentation/tune';
+import { loadModelRecord, type ModelRecord } from './model-store';
+import { tunedParams } from '../../ml/segmentation/tune';
 
 export interface PipelineProgress {
   done: number;
@@ -73,22 +73,15 @@ export interface TunedSegmentationChoice {
 
 /**
  * The thresholds for maps after `rounds` rounds: the refiner's table (tuned for the membrane model it was trained
- * with), or for round 0 the membrane model's own, else the default refiner's round-0 row.
+ * with); for round 0 the membrane model's own row first, then the refiner's.
  */
-async function tunedSegmentation(membrane: InferenceModel, refiner: InferenceModel | null, rounds: number, refinerDir: string | null): Promise<TunedSegmentationChoice | null> {
-  const candidates: Array<{ dir: string; tuned: TunedSegmentation | undefined }> = [];
-  if (refiner) candidates.push({ dir: refiner.dir, tuned: refiner.record.segmentation });
-  if (rounds === 0) {
-    candidates.push({ dir: membrane.dir, tuned: membrane.record.segmentation });
-    if (!refiner && refinerDir !== null) {
-      const record = await loadModelRecord(refinerDir).catch(() => null);
-      candidates.push({ dir: refinerDir, tuned: record?.segmentation });
-    }
-  }
+function tunedSegmentation(membrane: InferenceModel, refiner: { dir: string; record: ModelRecord } | null, rounds: number): TunedSegmentationChoice | null {
+  const candidates = rounds === 0 ? [membrane, refiner] : [refiner];
   for (const c of candidates) {
-    const params = tunedParams(c.tuned, rounds);
-    if (params && c.tuned) {
-      return { params, note: `watershed seeds at P < ${params.seedThreshold}, agglomeration below ${params.agglomerationThreshold} (chosen for round ${rounds} on the ${c.tuned.tunedOn}, stored in ${c.dir})` };
+    const tuned = c?.record.segmentation;
+    const params = tunedParams(tuned, rounds);
+    if (c && tuned && params) {
+      return { params, note: `watershed seeds at P < ${params.seedThreshold}, agglomeration below ${params.agglomerationThreshold} (chosen for round ${rounds} on the ${tuned.tunedOn}, stored in ${c.dir})` };
     }
   }
   return null;
@@ -96,10 +89,13 @@ async function tunedSegmentation(membrane: InferenceModel, refiner: InferenceMod
 
 export async function loadPipelineModels(opts: Pick<PipelineOptions, 'membraneModel' | 'refiner' | 'rounds' | 'threads' | 'ensemble'>): Promise<PipelineModels> {
   const membrane = await loadInferenceModel(opts.membraneModel ?? DEFAULT_MEMBRANE_MODEL, { threads: opts.threads, ensemble: opts.ensemble });
-  const wantsRefiner = opts.refiner !== null && opts.rounds !== 0;
-  const refiner = wantsRefiner ? await loadInferenceModel(opts.refiner ?? DEFAULT_REFINER_MODEL, { threads: opts.threads }) : null;
-  const rounds = refiner ? (opts.rounds ?? refiner.record.rounds ?? 1) : 0;
-  const tuned = await tunedSegmentation(membrane, refiner, rounds, opts.refiner === null ? null : (opts.refiner ?? DEFAULT_REFINER_MODEL));
+  // The refiner's record first: with 0 rounds, asked for or stored, the refiner is never run and only its round-0
+  // thresholds are wanted (and a missing refiner is no error then).
+  const refinerDir = opts.refiner === null ? null : (opts.refiner ?? DEFAULT_REFINER_MODEL);
+  const refinerRecord = refinerDir === null ? null : opts.rounds === 0 ? await loadModelRecord(refinerDir).catch(() => null) : await loadModelRecord(refinerDir);
+  const rounds = refinerRecord ? (opts.rounds ?? refinerRecord.rounds ?? 1) : 0;
+  const refiner = rounds > 0 ? await loadInferenceModel(refinerDir!, { threads: opts.threads }) : null;
+  const tuned = tunedSegmentation(membrane, refinerRecord && { dir: refinerDir!, record: refinerRecord }, rounds);
   return { membrane, refiner, rounds, tuned };
 }
 

@@ -18,8 +18,8 @@ import { loadInferenceModel, modelLabel } from './models';
 import { interleave, type LabelledSlice } from './datasets';
 import { train, type ValidationSlice } from './train';
 import { exportModelFolder } from './export';
-import { loadModel, saveModel } from './model-store';
-import { chooseRounds, ROUNDS_CHOSEN_BY, scoreRounds, tuneOnMaps } from './segmentation-tuning';
+import { loadModel, saveModel, type ModelRecord } from './model-store';
+import { chooseRounds, formatRoundScores, scoreRounds, tuneOnMaps } from './segmentation-tuning';
 import type { TunedSegmentation } from '../../ml/segmentation/tune';
 import { chooseTrainingMaps, refineAll } from './training-maps';
 
@@ -71,6 +71,8 @@ export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds:
   });
 
   let weights: Float32Array[] | undefined = opts.init?.weights;
+  // The last stage's checkpoint record (training details) becomes the refiner's.
+  let record: ModelRecord | undefined;
   const totalSteps = opts.stages * opts.stepsPerStage;
   for (let stage = 0; stage < opts.stages; stage++) {
     const stageOut = join(opts.out, `stage-${stage}`);
@@ -85,9 +87,11 @@ export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds:
       onProgress: (p) => opts.onProgress?.(stage * opts.stepsPerStage + p.step, totalSteps, `stage ${stage + 1} loss ${p.loss.toFixed(4)}`),
     });
     // Keep the last weights of the stage (the refiner must handle every round, not only round 1).
-    weights = (await loadModel(join(stageOut, 'checkpoint'))).weights;
+    const checkpoint = await loadModel(join(stageOut, 'checkpoint'));
+    weights = checkpoint.weights;
+    record = checkpoint.record;
     if (stage + 1 < opts.stages) {
-      await saveModel(join(opts.out, 'work'), { ...(await loadModel(join(stageOut, 'checkpoint'))).record }, weights);
+      await saveModel(join(opts.out, 'work'), { ...record }, weights);
       const refiner = await loadInferenceModel(join(opts.out, 'work'));
       const next = (await refineAll(refiner, opts.trainSet, current, 1, rawTrain)).map((m) => m[1]);
       await refiner.session.release();
@@ -97,8 +101,8 @@ export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds:
   }
 
   // Choose the number of rounds on validation.
-  const record = (await loadModel(join(opts.out, `stage-${opts.stages - 1}`, 'checkpoint'))).record;
-  await saveModel(opts.out, { ...record, role: 'refiner' }, weights!);
+  if (!record || !weights) throw new Error('trainRefiner: no training stage ran');
+  await saveModel(opts.out, { ...record, role: 'refiner' }, weights);
   const refiner = await loadInferenceModel(opts.out);
   let segmentation: TunedSegmentation;
   let perRound: Record<string, number>[];
@@ -110,15 +114,12 @@ export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds:
   } finally {
     await refiner.session.release();
   }
-  for (const r of perRound) {
-    const labels = r.labelsVrand === undefined ? '' : `, labels V_rand ${r.labelsVrand.toFixed(4)} V_info ${r.labelsVinfo.toFixed(4)}`;
-    opts.log(`round ${r.round}: map V_rand ${r.vrand.toFixed(4)} V_info ${r.vinfo.toFixed(4)}${labels}`);
-  }
+  for (const r of perRound) opts.log(formatRoundScores(r));
   const best = chooseRounds(perRound);
   await exportModelFolder(opts.out, {
     rounds: best.rounds,
     segmentation,
-    validation: { perRound, chosenRounds: best.rounds, roundsChosenBy: ROUNDS_CHOSEN_BY[best.by] },
+    validation: best.validation,
     training: {
       ...(record.training ?? {}), stages: opts.stages, stepsPerStage: opts.stepsPerStage, useRaw: opts.useRaw,
       ...(opts.init ? { initFrom: opts.init.from } : {}),

@@ -71,23 +71,30 @@ export function scoreRounds(valSet: LabelledSlice[], valGts: GroundTruth[], perS
   return rows;
 }
 
+const ROUNDS_CHOSEN_BY = {
+  labels: 'validation V_rand of the watershed labels at each round\'s tuned thresholds',
+  map: 'validation V_rand of the map at its best threshold',
+} as const;
+
 /**
- * The number of rounds to store: the best validation V_rand of the watershed labels at each round's tuned thresholds —
- * what `emseg segment` gives a user — or of the best-threshold map for rounds without tuned thresholds. Ties go to
- * fewer rounds.
+ * The number of rounds to store, with the validation record that explains it: the best validation V_rand of the
+ * watershed labels at each round's tuned thresholds — what `emseg segment` gives a user — or of the best-threshold map
+ * when some round has no tuned thresholds. Ties go to fewer rounds.
  */
-export function chooseRounds(rows: Record<string, number>[]): { rounds: number; by: 'labels' | 'map' } {
+export function chooseRounds(rows: Record<string, number>[]): { rounds: number; validation: { perRound: Record<string, number>[]; chosenRounds: number; roundsChosenBy: string } } {
   const by = rows.every((r) => r.labelsVrand !== undefined) ? 'labels' : 'map';
   const key = by === 'labels' ? 'labelsVrand' : 'vrand';
   let best = 0;
   for (let r = 1; r < rows.length; r++) if (rows[r][key] > rows[best][key]) best = r;
-  return { rounds: rows[best].round, by };
+  const rounds = rows[best].round;
+  return { rounds, validation: { perRound: rows, chosenRounds: rounds, roundsChosenBy: ROUNDS_CHOSEN_BY[by] } };
 }
 
-export const ROUNDS_CHOSEN_BY = {
-  labels: 'validation V_rand of the watershed labels at each round\'s tuned thresholds',
-  map: 'validation V_rand of the map at its best threshold',
-} as const;
+/** One line of a round's validation scores: the map's, and its labels' when scored. */
+export function formatRoundScores(r: Record<string, number>): string {
+  const labels = r.labelsVrand === undefined ? '' : `, labels V_rand ${r.labelsVrand.toFixed(4)} V_info ${r.labelsVinfo.toFixed(4)}`;
+  return `round ${r.round}: map V_rand ${r.vrand.toFixed(4)} V_info ${r.vinfo.toFixed(4)}${labels}`;
+}
 
 /**
  * Chooses the tuning maps (see the file comment) and tunes every round for this membrane model and refiner. With a

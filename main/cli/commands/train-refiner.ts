@@ -4,6 +4,7 @@ import type { Command } from '../command';
 import { labelledData, num, str, weightingOption } from '../options';
 import { createProgressBar } from '../progress';
 import { trainRefiner } from '../../engine/refiner-training';
+import { formatRoundScores } from '../../engine/segmentation-tuning';
 import { DEFAULT_MEMBRANE_MODEL } from '../../engine/models';
 import { loadModel } from '../../engine/model-store';
 import type { RefinerConfig } from '../../../ml/models';
@@ -80,10 +81,7 @@ Options:
       onProgress: (d, t, m) => bar.update(d, t, m),
     });
     bar.done();
-    for (const r of result.perRound) {
-      const labels = r.labelsVrand === undefined ? '' : `  labels V_rand ${r.labelsVrand.toFixed(4)}  V_info ${r.labelsVinfo.toFixed(4)}`;
-      ctx.out(`round ${r.round}: map V_rand ${r.vrand.toFixed(4)}  V_info ${r.vinfo.toFixed(4)}${labels}`);
-    }
+    for (const r of result.perRound) ctx.out(formatRoundScores(r));
     ctx.out(`rounds chosen on validation: ${result.rounds}`);
     return 0;
   },

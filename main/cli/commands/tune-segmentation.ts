@@ -7,7 +7,7 @@ import { labelledData, num, str } from '../options';
 import { createProgressBar } from '../progress';
 import { DEFAULT_MEMBRANE_MODEL, DEFAULT_REFINER_MODEL } from '../../engine/models';
 import { loadModelRecord, saveModelRecord } from '../../engine/model-store';
-import { chooseRounds, ROUNDS_CHOSEN_BY, tuneSegmentationForModels } from '../../engine/segmentation-tuning';
+import { chooseRounds, tuneSegmentationForModels } from '../../engine/segmentation-tuning';
 import { writeModelCard } from '../../engine/model-card';
 
 export const tuneSegmentationCommand: Command = {
@@ -58,7 +58,7 @@ Options:
     await saveModelRecord(target, {
       ...current,
       segmentation: tuned,
-      ...(validation && chosen ? { rounds: chosen.rounds, validation: { perRound: validation, chosenRounds: chosen.rounds, roundsChosenBy: ROUNDS_CHOSEN_BY[chosen.by] } } : {}),
+      ...(chosen ? { rounds: chosen.rounds, validation: chosen.validation } : {}),
     });
     await writeModelCard(target);
     for (const r of tuned.perRound) {

@@ -20,10 +20,10 @@ export interface SegmentParams extends WatershedParams {
 /**
  * Defaults for maps that come without tuned thresholds (a map given by the user, a model never tuned). A trained model
  * stores its own, chosen per refinement round on its training slices (tune.ts; `emseg tune-segmentation`), and those
- * win: on the shipped models' maps they are far from these. The reasoning behind these: on a calibrated map membranes sit near 1 and cytoplasm near 0, so seeds at P < 0.3 are safely inside
- * cells, and a boundary whose mean P is below 0.5 is more likely cytoplasm than membrane and is merged away. The
- * threshold method cuts at 0.5, the decision boundary of the classifier. 16 px (16×16 nm at ISBI's 4 nm/px) is far
- * below any neurite profile.
+ * win: on the shipped models' maps they are far from these. The reasoning behind these: on a calibrated map membranes
+ * sit near 1 and cytoplasm near 0, so seeds at P < 0.3 are safely inside cells, and a boundary whose mean P is below
+ * 0.5 is more likely cytoplasm than membrane and is merged away. The threshold method cuts at 0.5, the decision
+ * boundary of the classifier. 16 px (16×16 nm at ISBI's 4 nm/px) is far below any neurite profile.
  */
 export const DEFAULT_SEGMENT_PARAMS: Readonly<SegmentParams> = Object.freeze({
   ...DEFAULT_WATERSHED_PARAMS,

@@ -1,6 +1,6 @@
 // Option parsing helpers shared by the commands: numbers with ranges, required values, one-line errors.
 import { UsageError, type CommandContext } from './command';
-import type { LossWeighting } from '../../ml/train/trainer';
+import { LOSS_WEIGHTINGS, type LossWeighting } from '../../ml/train/trainer';
 import { parseSliceRange } from '../engine/slices';
 import { loadLabelledSlices, type LabelledSlice } from '../engine/datasets';
 
@@ -32,11 +32,11 @@ export function membraneValue(ctx: CommandContext, name: string): 0 | 255 {
   return Number(v) as 0 | 255;
 }
 
-/** --weighting: the training loss weighting, plain or balanced. */
+/** --weighting: the training loss weighting, plain, balanced or boundary. */
 export function weightingOption(ctx: CommandContext, def: LossWeighting): LossWeighting {
   const v = str(ctx, 'weighting') ?? def;
-  if (v !== 'plain' && v !== 'balanced') throw new UsageError(`--weighting must be plain or balanced, got '${v}'`);
-  return v;
+  if (!(LOSS_WEIGHTINGS as readonly string[]).includes(v)) throw new UsageError(`--weighting must be ${LOSS_WEIGHTINGS.join(', ')}, got '${v}'`);
+  return v as LossWeighting;
 }
 
 /**

@@ -28,19 +28,24 @@ function slice(index: number, size = 48): LabelledSlice {
   return { index, raw: { width: size, height: size, data: raw }, label: { width: size, height: size, data: label } };
 }
 
+/** A tiny membrane training folder: the final model and two snapshots of different weights (+ `copies` of the final one). */
+async function membraneRun(membrane: string, copies: string[] = []): Promise<void> {
+  const config: UNetConfig = { kind: 'unet', baseChannels: 2, depth: 1, inChannels: 1 };
+  for (const [i, sub] of ['snapshots/step-000010', 'snapshots/step-000020', ''].entries()) {
+    const m = buildModel(config);
+    perturbBatchNorm(m);
+    const record: ModelRecord = { format: 'emseg-model', version: 1, role: 'membrane', config, weights: weightEntries(m), training: { note: `model ${i}` } };
+    for (const dir of sub ? [sub] : ['', ...copies]) await saveModel(join(membrane, dir), record, getWeights(m));
+    m.dispose();
+  }
+}
+
 test('refiner training: matched training maps, staged rounds, rounds chosen on validation', async () => {
   await initTf('cpu');
   const dir = await mkdtemp(join(tmpdir(), 'emseg-refiner-'));
   try {
-    const config: UNetConfig = { kind: 'unet', baseChannels: 2, depth: 1, inChannels: 1 };
     const membrane = join(dir, 'membrane');
-    for (const [i, sub] of ['snapshots/step-000010', 'snapshots/step-000020', ''].entries()) {
-      const m = buildModel(config);
-      perturbBatchNorm(m);
-      const record: ModelRecord = { format: 'emseg-model', version: 1, role: 'membrane', config, weights: weightEntries(m), training: { note: `model ${i}` } };
-      await saveModel(join(membrane, sub), record, getWeights(m));
-      m.dispose();
-    }
+    await membraneRun(membrane);
     const logs: string[] = [];
     const out = join(dir, 'refiner');
     const result = await trainRefiner({
@@ -68,6 +73,36 @@ test('refiner training: matched training maps, staged rounds, rounds chosen on v
       assert.ok(r.vrand > 0 && r.vrand <= 1);
     }
     assert.match(record.segmentation!.tunedOn, /training slices 0-2/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('refiner training on the maps of several membrane snapshots, the final model counted once', async () => {
+  await initTf('cpu');
+  const dir = await mkdtemp(join(tmpdir(), 'emseg-refiner-'));
+  try {
+    const membrane = join(dir, 'membrane');
+    // step-000030 holds the final model's own weights (a training run's best step is also a snapshot).
+    await membraneRun(membrane, ['snapshots/step-000030']);
+    const logs: string[] = [];
+    const out = join(dir, 'refiner');
+    await trainRefiner({
+      membrane, trainSet: [0, 1].map((i) => slice(i)), valSet: [7].map((i) => slice(i)), membraneValue: 0, out, useRaw: false,
+      config: { kind: 'refiner', inChannels: 1, branchLayers: 2, channels: 3, headLayers: 1 }, stages: 2, stepsPerStage: 2, maxRounds: 1,
+      batchSize: 2, cropPx: 24, lr: 1e-3, workers: 1, seed: 1, evalEvery: 2, mapSources: 4, log: (l) => logs.push(l),
+    });
+    assert.ok(logs.some((l) => l.startsWith('snapshot step-000030:') && l.endsWith(', the final model itself')));
+    assert.ok(logs.includes('only 3 set(s) of training maps available (asked for 4)'));
+    assert.equal(logs.filter((l) => l.startsWith('training maps from ')).length, 3);
+    // Three sets of two slices each, then their round-1 maps as well.
+    assert.ok(logs.some((l) => l.startsWith('stage 1/2: 6 training maps')));
+    assert.ok(logs.some((l) => l.startsWith('stage 2/2: 12 training maps')));
+    const record = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')) as ModelRecord;
+    const training = record.training as Record<string, unknown>;
+    assert.equal(training.trainingMapSets, 3);
+    assert.equal((training.trainingMapsFrom as string).split(', ').length, 3);
+    assert.ok(!(training.trainingMapsFrom as string).includes('step-000030'));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

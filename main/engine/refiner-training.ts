@@ -40,8 +40,10 @@ export interface RefinerTrainOptions {
   workers: number;
   seed: number;
   evalEvery: number;
-  /** Loss weighting: 'plain' BCE, or 'balanced' (both classes the same total weight, favouring membrane recall). */
+  /** Loss weighting: 'plain' BCE, 'balanced' (both classes the same total weight, favouring membrane recall), or 'boundary'. */
   weighting?: LossWeighting;
+  /** Train on the maps of this many membrane models (the final one and its snapshots closest to it; default 1). */
+  mapSources?: number;
   /** Start from an existing refiner's weights (same config) instead of a fresh initialisation. */
   init?: { weights: Float32Array[]; from: string };
   log: (line: string) => void;
@@ -51,16 +53,22 @@ export interface RefinerTrainOptions {
 export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds: number; perRound: Record<string, number>[] }> {
   const trainGts = opts.trainSet.map((s) => asGroundTruth(s.label, opts.membraneValue));
   const valGts = opts.valSet.map((s) => asGroundTruth(s.label, opts.membraneValue));
-  const choice = await chooseTrainingMaps(opts, trainGts, valGts);
-  opts.log(`training maps from ${choice.source}: V_rand ${choice.trainVrand.toFixed(4)} on training slices vs ${choice.targetVrand.toFixed(4)} of the final model on validation`);
+  const choice = await chooseTrainingMaps(opts, trainGts, valGts, opts.mapSources ?? 1);
+  for (const set of choice.sets) {
+    opts.log(`training maps from ${set.source}: V_rand ${set.trainVrand.toFixed(4)} on training slices vs ${choice.targetVrand.toFixed(4)} of the final model on validation`);
+  }
+  // Several sets of maps are several copies of the training slices, each with its own maps.
+  const slices = choice.sets.flatMap(() => opts.trainSet);
   const rawTrain = opts.trainSet.map((s) => normalizeSlice(s.raw));
+  const rawPool = choice.sets.flatMap(() => rawTrain);
   const targets = opts.trainSet.map((s) => membraneTarget(s.label, opts.membraneValue));
-  const toSlice = (map: Float32Array, k: number): TrainingSlice => {
+  const toSlice = (map: Float32Array, j: number): TrainingSlice => {
+    const k = j % opts.trainSet.length;
     const x = interleave(map, opts.useRaw ? rawTrain[k] : null);
     return { width: opts.trainSet[k].raw.width, height: opts.trainSet[k].raw.height, channels: x.channels, raw: x.data, target: targets[k] };
   };
-  const pool: TrainingSlice[] = choice.maps.map(toSlice);
-  let current = choice.maps;
+  let current = choice.sets.flatMap((set) => set.maps);
+  const pool: TrainingSlice[] = current.map(toSlice);
 
   // Validation input: the final membrane model's maps of the validation slices (what the refiner will refine).
   const valMaps0 = choice.valMaps;
@@ -93,7 +101,7 @@ export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds:
     if (stage + 1 < opts.stages) {
       await saveModel(join(opts.out, 'work'), { ...record }, weights);
       const refiner = await loadInferenceModel(join(opts.out, 'work'));
-      const next = (await refineAll(refiner, opts.trainSet, current, 1, rawTrain)).map((m) => m[1]);
+      const next = (await refineAll(refiner, slices, current, 1, rawPool)).map((m) => m[1]);
       await refiner.session.release();
       current = next;
       pool.push(...next.map(toSlice));
@@ -123,7 +131,9 @@ export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds:
     training: {
       ...(record.training ?? {}), stages: opts.stages, stepsPerStage: opts.stepsPerStage, useRaw: opts.useRaw,
       ...(opts.init ? { initFrom: opts.init.from } : {}),
-      membraneModel: modelLabel(opts.membrane), trainingMapsFrom: modelLabel(choice.source), trainingMapsVrand: choice.trainVrand,
+      membraneModel: modelLabel(opts.membrane), trainingMapsFrom: choice.sets.map((set) => modelLabel(set.source)).join(', '),
+      trainingMapsVrand: choice.trainVrand,
+      ...(choice.sets.length > 1 ? { trainingMapSets: choice.sets.length, trainingMapsVrands: choice.sets.map((set) => Number(set.trainVrand.toFixed(4))) } : {}),
       membraneValVrand: choice.targetVrand, membraneOwnTrainVrand: choice.finalTrainVrand,
     },
   });

@@ -15,6 +15,7 @@ import { initTf } from '../../ml/tfjs/backend';
 import { buildModel, sizeMultiple, type ModelConfig } from '../../ml/models';
 import { getWeights, setWeights, type BatchSpec, type LossWeighting, type NamedArray } from '../../ml/train/trainer';
 import type { AugmentOptions, TrainingSlice } from '../../ml/train/augment';
+import { boundaryWeights } from '../../ml/train/boundary-weight';
 import { predictTf } from '../../ml/infer/predict-tf';
 import type { MembraneMap } from '../../ml/types';
 import { loadModel, loadOptimizer, saveModel, weightEntries, type ModelRecord } from './model-store';
@@ -105,8 +106,15 @@ async function readState(dir: string): Promise<CheckpointState | null> {
   }
 }
 
+/** The training slices with the boundary term attached when the weighting asks for it (computed once, here). */
+function weightedSlices(slices: TrainingSlice[], weighting: LossWeighting): TrainingSlice[] {
+  if (weighting !== 'boundary') return slices;
+  return slices.map((s) => (s.weight ? s : { ...s, weight: boundaryWeights(s.target, s.width, s.height) }));
+}
+
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const log = opts.log ?? (() => undefined);
+  const slices = weightedSlices(opts.train, opts.weighting);
   const backend = await initTf();
   log(backend.note);
   await mkdir(opts.out, { recursive: true });
@@ -131,7 +139,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     cropPx: opts.cropPx,
     augment: opts.augment,
     weighting: opts.weighting,
-    membraneFraction: membraneFraction(opts.train),
+    membraneFraction: membraneFraction(slices),
   });
   const workers: Worker[] = [];
   const stopWorkers = () => Promise.all(workers.map((w) => w.terminate()));
@@ -142,7 +150,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       workers.map((w, i) => {
         const ready = nextMessage<WorkerReply>(w);
         w.postMessage({
-          type: 'init', config: opts.config, weights: weights0, optimizer, slices: opts.train, spec: spec(i), seed: state.seed, index: i,
+          type: 'init', config: opts.config, weights: weights0, optimizer, slices, spec: spec(i), seed: state.seed, index: i,
           lr: learningRate(opts.lr, state.step, opts.steps),
         } satisfies WorkerRequest);
         return ready;

@@ -49,8 +49,31 @@ export async function refineAll(refiner: InferenceModel | null, slices: Labelled
 
 export const asMaps = (slices: LabelledSlice[], data: Float32Array[]): MembraneMap[] => data.map((d, i) => ({ width: slices[i].raw.width, height: slices[i].raw.height, data: d }));
 
-/** The membrane snapshot whose training-slice V_rand best matches the final model's validation V_rand (valMaps: the final model's validation maps). */
-export async function chooseTrainingMaps(opts: TrainingMapsOptions, trainGts: GroundTruth[], valGts: GroundTruth[]): Promise<{ maps: Float32Array[]; source: string; trainVrand: number; targetVrand: number; finalTrainVrand: number; valMaps: Float32Array[] }> {
+export interface TrainingMapSet {
+  maps: Float32Array[];
+  /** The model folder that predicted them. */
+  source: string;
+  /** Their V_rand on the training slices (best threshold). */
+  trainVrand: number;
+}
+
+export interface TrainingMapsChoice extends TrainingMapSet {
+  /** The `sources` sets closest to the target, closest first; the first is the one above. */
+  sets: TrainingMapSet[];
+  targetVrand: number;
+  finalTrainVrand: number;
+  /** The final model's validation maps. */
+  valMaps: Float32Array[];
+}
+
+const sameMaps = (a: Float32Array[], b: Float32Array[]): boolean => a.every((m, k) => m.length === b[k].length && m.every((v, i) => v === b[k][i]));
+
+/**
+ * The membrane snapshot whose training-slice V_rand best matches the final model's validation V_rand, and with
+ * `sources` > 1 the next closest ones as well (a snapshot with the final model's own weights counts once): training
+ * maps from several models are wrong in more different ways than one model's 20 maps.
+ */
+export async function chooseTrainingMaps(opts: TrainingMapsOptions, trainGts: GroundTruth[], valGts: GroundTruth[], sources = 1): Promise<TrainingMapsChoice> {
   const final = await loadInferenceModel(opts.membrane);
   const valMaps = await predictAll(final, opts.valSet);
   const targetVrand = scoreMembraneStack(asMaps(opts.valSet, valMaps), valGts).vrand;
@@ -58,7 +81,7 @@ export async function chooseTrainingMaps(opts: TrainingMapsOptions, trainGts: Gr
   const finalTrainVrand = scoreMembraneStack(asMaps(opts.trainSet, finalTrain), trainGts).vrand;
   await final.session.release();
   opts.log(`membrane model: V_rand ${targetVrand.toFixed(4)} on validation, ${finalTrainVrand.toFixed(4)} on its own training slices`);
-  let best = { maps: finalTrain, source: opts.membrane, trainVrand: finalTrainVrand, gap: Math.abs(finalTrainVrand - targetVrand) };
+  const candidates: TrainingMapSet[] = [{ maps: finalTrain, source: opts.membrane, trainVrand: finalTrainVrand }];
   const snapDir = join(opts.membrane, 'snapshots');
   let snaps: string[] = [];
   try {
@@ -72,8 +95,13 @@ export async function chooseTrainingMaps(opts: TrainingMapsOptions, trainGts: Gr
     const maps = await predictAll(m, opts.trainSet);
     await m.session.release();
     const v = scoreMembraneStack(asMaps(opts.trainSet, maps), trainGts).vrand;
-    opts.log(`snapshot ${snap}: training-slice V_rand ${v.toFixed(4)} (target ${targetVrand.toFixed(4)})`);
-    if (Math.abs(v - targetVrand) < best.gap) best = { maps, source: join(snapDir, snap), trainVrand: v, gap: Math.abs(v - targetVrand) };
+    const duplicate = sameMaps(maps, finalTrain);
+    opts.log(`snapshot ${snap}: training-slice V_rand ${v.toFixed(4)} (target ${targetVrand.toFixed(4)})${duplicate ? ', the final model itself' : ''}`);
+    if (!duplicate) candidates.push({ maps, source: join(snapDir, snap), trainVrand: v });
   }
-  return { maps: best.maps, source: best.source, trainVrand: best.trainVrand, targetVrand, finalTrainVrand, valMaps };
+  // Stable sort: on equal distance the final model, then the earlier snapshot.
+  const gap = (c: TrainingMapSet) => Math.abs(c.trainVrand - targetVrand);
+  const sets = candidates.sort((a, b) => gap(a) - gap(b)).slice(0, Math.max(1, sources));
+  if (sets.length < sources) opts.log(`only ${sets.length} set(s) of training maps available (asked for ${sources})`);
+  return { ...sets[0], sets, targetVrand, finalTrainVrand, valMaps };
 }

@@ -1,6 +1,6 @@
 // Training crops with augmentation: a random crop, one of the 8 flips/90° rotations, intensity jitter and optional
 // elastic deformation. All geometry is one coordinate map (output pixel → source position), so the raw image is
-// interpolated once (bilinear) and the target once (nearest), and they stay aligned.
+// interpolated once (bilinear) and the target (and its loss weights, if any) once (nearest), and they stay aligned.
 import type { Rng } from './rng';
 
 export interface TrainingSlice {
@@ -11,6 +11,8 @@ export interface TrainingSlice {
   channels: number;
   /** 1 = membrane, 0 = interior. */
   target: Uint8Array;
+  /** Extra loss weight per pixel, added to the class weight (boundary weighting); cropped and warped with the target. */
+  weight?: Float32Array;
 }
 
 export interface AugmentOptions {
@@ -28,6 +30,8 @@ export const DEFAULT_AUGMENT: AugmentOptions = { flips: true, intensity: true, e
 export interface Crop {
   raw: Float32Array;
   target: Float32Array;
+  /** Present when the slice has one. */
+  weight?: Float32Array;
 }
 
 function reflect(i: number, n: number): number {
@@ -75,6 +79,7 @@ export function sampleCrop(slice: TrainingSlice, size: number, rng: Rng, opt: Au
 
   const raw = new Float32Array(size * size * channels);
   const target = new Float32Array(size * size);
+  const weight = slice.weight ? new Float32Array(size * size) : undefined;
   const last = size - 1;
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
@@ -109,7 +114,8 @@ export function sampleCrop(slice: TrainingSlice, size: number, rng: Rng, opt: Au
       const nx = reflect(Math.round(sx), width);
       const ny = reflect(Math.round(sy), height);
       target[o] = slice.target[ny * width + nx];
+      if (weight) weight[o] = (slice.weight as Float32Array)[ny * width + nx];
     }
   }
-  return { raw, target };
+  return weight ? { raw, target, weight } : { raw, target };
 }

@@ -6,7 +6,13 @@ import * as tf from '@tensorflow/tfjs';
 import { sampleCrop, type AugmentOptions, type TrainingSlice } from './augment';
 import { Rng } from './rng';
 
-export type LossWeighting = 'plain' | 'balanced';
+/**
+ * 'plain': every pixel weighs 1. 'balanced': both classes the same total weight. 'boundary': balanced plus the U-Net
+ * separation term on membranes between close cells (boundary-weight.ts; the slices carry it as `weight`).
+ */
+export type LossWeighting = 'plain' | 'balanced' | 'boundary';
+
+export const LOSS_WEIGHTINGS: readonly LossWeighting[] = ['plain', 'balanced', 'boundary'];
 
 export interface BatchSpec {
   batchSize: number;
@@ -29,17 +35,20 @@ export function makeBatch(slices: TrainingSlice[], spec: BatchSpec, seed: number
   const ch = slices[0].channels;
   const xs = new Float32Array(n * s * s * ch);
   const ys = new Float32Array(n * s * s);
+  const extra = new Float32Array(n * s * s);
   for (let i = 0; i < n; i++) {
     const crop = sampleCrop(slices[rng.int(slices.length)], s, rng, spec.augment);
     xs.set(crop.raw, i * s * s * ch);
     ys.set(crop.target, i * s * s);
+    if (crop.weight && spec.weighting === 'boundary') extra.set(crop.weight, i * s * s);
   }
   // Balanced weighting gives both classes the same total weight, normalised so the mean weight is 1.
   const pm = Math.min(0.99, Math.max(0.01, spec.membraneFraction));
-  const wm = spec.weighting === 'balanced' ? 0.5 / pm : 1;
-  const wi = spec.weighting === 'balanced' ? 0.5 / (1 - pm) : 1;
+  const balanced = spec.weighting !== 'plain';
+  const wm = balanced ? 0.5 / pm : 1;
+  const wi = balanced ? 0.5 / (1 - pm) : 1;
   const ws = new Float32Array(ys.length);
-  for (let i = 0; i < ys.length; i++) ws[i] = ys[i] > 0.5 ? wm : wi;
+  for (let i = 0; i < ys.length; i++) ws[i] = (ys[i] > 0.5 ? wm : wi) + extra[i];
   return {
     x: tf.tensor4d(xs, [n, s, s, ch]),
     y: tf.tensor4d(ys, [n, s, s, 1]),

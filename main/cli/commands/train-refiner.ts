@@ -32,9 +32,13 @@ Options:
   --steps <n>              steps per stage (default 300)
   --max-rounds <n>         largest number of rounds considered on validation (default 4)
   --channels <n>           width (default 16)   --branch-layers <n>  reach (default 6)
+  --map-sources <n>        train on the maps of n membrane models: the final one or the snapshot closest to it (as
+                           above) and the next closest snapshots, each predicting every training slice (default 1)
   --init <refiner dir>     continue training an existing refiner (its architecture and channels; --channels,
                            --branch-layers and --no-raw must agree with it or be left out)
-  --weighting <plain|balanced>  loss weighting (default plain; balanced weighs membrane pixels up to half the loss)
+  --weighting <plain|balanced|boundary>
+                           loss weighting (default plain; balanced weighs membrane pixels up to half the loss;
+                           boundary adds the U-Net weight on membranes between close cells, w0 10, σ 5 px)
   --batch <n> (default 8)  --crop <px> (default 128)  --lr <x> (default 0.001)  --workers <n>  --seed <n>
 `,
   options: {
@@ -42,7 +46,7 @@ Options:
     'train-slices': { type: 'string' }, membrane: { type: 'string' }, out: { type: 'string' }, 'no-raw': { type: 'boolean' }, stages: { type: 'string' },
     steps: { type: 'string' }, 'max-rounds': { type: 'string' }, channels: { type: 'string' }, 'branch-layers': { type: 'string' },
     batch: { type: 'string' }, crop: { type: 'string' }, lr: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, 'eval-every': { type: 'string' }, weighting: { type: 'string' },
-    init: { type: 'string' },
+    init: { type: 'string' }, 'map-sources': { type: 'string' },
   },
   async run(ctx) {
     const { membraneValue: mv, trainSet, valSet } = await labelledData(ctx);
@@ -77,6 +81,7 @@ Options:
       batchSize: num(ctx, 'batch', 8, { min: 1, int: true }), cropPx: num(ctx, 'crop', 128, { min: 16, int: true }), lr: num(ctx, 'lr', 1e-3, { min: 0 }),
       workers: num(ctx, 'workers', os.availableParallelism(), { min: 1, int: true }), seed: num(ctx, 'seed', 1, { int: true }),
       evalEvery: num(ctx, 'eval-every', 100, { min: 1, int: true }), weighting,
+      mapSources: num(ctx, 'map-sources', 1, { min: 1, int: true }),
       log: (line) => (ctx.quiet ? undefined : ctx.err(line)),
       onProgress: (d, t, m) => bar.update(d, t, m),
     });

@@ -40,7 +40,9 @@ Options:
   --base-channels <n>            U-Net width (default 16)
   --depth <n>                    U-Net poolings (default 4)
   --elastic <px>                 elastic deformation amplitude (default 3; 0 = off)
-  --weighting <balanced|plain>   loss weighting (default balanced)
+  --weighting <balanced|plain|boundary>
+                                 loss weighting (default balanced; boundary adds the U-Net weight on membranes
+                                 between close cells, w0 10, σ 5 px)
   --eval-every <n>               steps between validations and checkpoints (default 200)
   --workers <n>                  training threads (default: number of cores)
   --init <model dir>             fine-tune from an existing membrane model

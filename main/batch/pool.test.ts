@@ -50,7 +50,10 @@ test('a crashed or killed worker fails its item only; the batch goes on with fre
     assert.equal(byKey.get('exit')!.error, 'worker process exited with code 9');
     assert.equal(byKey.get('kill')!.error, 'worker process was killed by SIGKILL (out of memory?)');
     for (const k of ['a', 'b', 'c', 'd']) assert.equal(byKey.get(k)!.status, 'done');
-    assert.equal(stats.workersStarted, 4, 'two workers, and one replacement per crash');
+    // Two workers, and a replacement for a crashed one whenever items are left for it: after the second crash the other
+    // lane may already have taken c and d (the exit of a SIGKILLed process is seen a little later, more so on a busy
+    // machine), so 3 or 4 — never 2, since both lanes crash with items left.
+    assert.ok(stats.workersStarted === 3 || stats.workersStarted === 4, `workers started: ${stats.workersStarted}`);
     assert.equal(stats.maxWorkerRssKiB, 1234);
     assert.ok(notices.includes('a: working'));
 

@@ -1,8 +1,8 @@
 // Option parsing helpers shared by the commands: numbers with ranges, required values, one-line errors.
 import { UsageError, type CommandContext } from './command';
 import { LOSS_WEIGHTINGS, type LossWeighting } from '../../ml/train/trainer';
-import { parseSliceRange } from '../engine/slices';
-import { loadLabelledSlices, type LabelledSlice } from '../engine/datasets';
+import { formatSliceRange, parseSliceRange } from '../engine/slices';
+import { loadLabelledSlices, type LabelledSlice, type TrainingDataRecord } from '../engine/datasets';
 
 export function str(ctx: CommandContext, name: string, required: true): string;
 export function str(ctx: CommandContext, name: string, required?: false): string | undefined;
@@ -41,13 +41,18 @@ export function weightingOption(ctx: CommandContext, def: LossWeighting): LossWe
 
 /**
  * The labelled data of a training command: --images and --labels read in full, split into --val-slices and the
- * training slices (--train-slices, default all the others), and --label-membrane-value.
+ * training slices (--train-slices, default all the others), and --label-membrane-value; `record` describes them.
  */
-export async function labelledData(ctx: CommandContext): Promise<{ membraneValue: 0 | 255; trainSet: LabelledSlice[]; valSet: LabelledSlice[] }> {
+export async function labelledData(ctx: CommandContext): Promise<{ membraneValue: 0 | 255; trainSet: LabelledSlice[]; valSet: LabelledSlice[]; record: TrainingDataRecord }> {
   const mv = membraneValue(ctx, 'label-membrane-value');
   const val = parseSliceRange(str(ctx, 'val-slices', true));
-  const all = await loadLabelledSlices(str(ctx, 'images', true), str(ctx, 'labels', true), 'all');
-  return { membraneValue: mv, ...splitLabelled(ctx, all, val) };
+  const images = str(ctx, 'images', true);
+  const labels = str(ctx, 'labels', true);
+  const { trainSet, valSet } = splitLabelled(ctx, await loadLabelledSlices(images, labels, 'all'), val);
+  const record: TrainingDataRecord = {
+    images, labels, trainSlices: formatSliceRange(trainSet.map((s) => s.index)), valSlices: formatSliceRange(val), labelMembraneValue: mv,
+  };
+  return { membraneValue: mv, trainSet, valSet, record };
 }
 
 /** The validation slices `val` of `all`, and the training slices: --train-slices, default all the others. */

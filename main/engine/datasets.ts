@@ -12,6 +12,15 @@ export interface LabelledSlice {
 }
 
 /** Reads the given slices of an image stack and its label stack, checking that they match. */
+/** What a model's training record says about its data (and its model card shows). */
+export interface TrainingDataRecord {
+  images: string;
+  labels: string;
+  trainSlices: string;
+  valSlices: string;
+  labelMembraneValue: 0 | 255;
+}
+
 export async function loadLabelledSlices(images: string, labels: string, indices: number[] | 'all'): Promise<LabelledSlice[]> {
   const img = await openStack(images);
   const lab = await openStack(labels);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { loadModel, saveModel, type ModelRecord } from './model-store';
 import { writeFileAtomic } from './atomic';
+import { writeModelCard } from './model-card';
 import { buildModel } from '../../ml/models';
 import { exportOnnx } from '../../ml/onnx/export';
 import { initTf } from '../../ml/tfjs/backend';
@@ -25,7 +26,8 @@ export async function exportModelFolder(dir: string, extra: Partial<ModelRecord>
     ...(JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as ModelRecord), ...extra, onnx: 'model.onnx',
     weightsDtype: half ? 'float16' : 'float32',
   };
-  // saveModel rewrites weights.bin in the record's dtype, then model.json last.
+  // saveModel rewrites weights.bin in the record's dtype, then model.json last; the model card follows model.json.
   await saveModel(dir, record, loaded.weights);
+  await writeModelCard(dir);
   return { bytes: onnx.length };
 }

@@ -14,6 +14,23 @@ function fmt(v: unknown): string {
 
 const SCORE_COLUMNS = ['vrand', 'vinfo', 'vrandSplit', 'vrandMerge', 'vinfoSplit', 'vinfoMerge', 'pixelError', 'threshold', 'labelsVrand', 'labelsVinfo', 'labelsVrandSplit', 'labelsVrandMerge'];
 
+/**
+ * Where the training data came from: the ISBI 2012 citation when the model was trained on that stack, otherwise the
+ * user's own stacks as the training record names them (a card must not credit data the model never saw).
+ */
+function dataSection(record: ModelRecord): string[] {
+  const t = (record.training ?? {}) as Record<string, unknown>;
+  const images = typeof t.images === 'string' ? t.images : undefined;
+  if (!images) return [];
+  if (/isbi ?2012/i.test(images)) {
+    return ['', '## Data', '', 'Trained and validated on the ISBI 2012 challenge data (ssTEM, Drosophila first-instar larva VNC, 4 × 4 × 50 nm):',
+      'cite A. Cardona et al., PLoS Biol 8(10): e1000502, 2010, and I. Arganda-Carreras et al., Front. Neuroanat. 9:142, 2015.'];
+  }
+  const labels = typeof t.labels === 'string' ? ` with labels ${t.labels}` : '';
+  const slices = typeof t.trainSlices === 'string' ? ` (training slices ${t.trainSlices}${typeof t.valSlices === 'string' ? `, validation slices ${t.valSlices}` : ''})` : '';
+  return ['', '## Data', '', `Trained on ${images}${labels}${slices}.`];
+}
+
 export async function renderModelCard(dir: string, notes: string[] = []): Promise<string> {
   const record = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as ModelRecord;
   const size = async (f: string) => stat(join(dir, f)).then((s) => `${(s.size / 1e6).toFixed(2)} MB`, () => 'absent');
@@ -61,8 +78,7 @@ export async function renderModelCard(dir: string, notes: string[] = []): Promis
     for (const [k, v] of Object.entries(record.compression)) lines.push(`- ${k}: ${fmt(v)}`);
   }
   if (notes.length) lines.push('', '## Notes', '', ...notes.map((n) => `- ${n}`));
-  lines.push('', '## Data', '', 'Trained and validated on the ISBI 2012 challenge data (ssTEM, Drosophila first-instar larva VNC, 4 × 4 × 50 nm):',
-    'cite A. Cardona et al., PLoS Biol 8(10): e1000502, 2010, and I. Arganda-Carreras et al., Front. Neuroanat. 9:142, 2015.', '');
+  lines.push(...dataSection(record), '');
   return lines.join('\n');
 }
 

@@ -15,7 +15,7 @@ import { DEFAULT_AUGMENT } from '../../ml/train/augment';
 import { normalizeSlice, membraneTarget } from '../../ml/train/normalize';
 import { scoreMembraneStack, asGroundTruth } from '../../ml/metrics';
 import { loadInferenceModel, modelLabel } from './models';
-import { interleave, type LabelledSlice } from './datasets';
+import { interleave, type LabelledSlice, type TrainingDataRecord } from './datasets';
 import { train, type ValidationSlice } from './train';
 import { exportModelFolder } from './export';
 import { loadModel, saveModel, type ModelRecord } from './model-store';
@@ -44,6 +44,8 @@ export interface RefinerTrainOptions {
   weighting?: LossWeighting;
   /** Train on the maps of this many membrane models (the final one and its snapshots closest to it; default 1). */
   mapSources?: number;
+  /** The training data as the record and model card describe it (images, labels, slices). */
+  data?: TrainingDataRecord;
   /** Start from an existing refiner's weights (same config) instead of a fresh initialisation. */
   init?: { weights: Float32Array[]; from: string };
   log: (line: string) => void;
@@ -129,7 +131,7 @@ export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds:
     segmentation,
     validation: best.validation,
     training: {
-      ...(record.training ?? {}), stages: opts.stages, stepsPerStage: opts.stepsPerStage, useRaw: opts.useRaw,
+      ...opts.data, ...(record.training ?? {}), stages: opts.stages, stepsPerStage: opts.stepsPerStage, useRaw: opts.useRaw,
       ...(opts.init ? { initFrom: opts.init.from } : {}),
       membraneModel: modelLabel(opts.membrane), trainingMapsFrom: choice.sets.map((set) => modelLabel(set.source)).join(', '),
       trainingMapsVrand: choice.trainVrand,

@@ -1,5 +1,6 @@
 // `emseg train-refiner --init`: continues an existing refiner (its config, recorded as initFrom), and refuses options
-// that contradict it or a model that is not a refiner, with a one-line error and exit code 2.
+// that contradict it or a model that is not a refiner, with a one-line error and exit code 2. The result's record and
+// model card name the user's training data.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -33,6 +34,12 @@ test('train-refiner --init continues a refiner with its own config and refuses c
     const start = JSON.parse(await readFile(join(init, 'model.json'), 'utf8')) as ModelRecord;
     assert.deepEqual(record.config, start.config, 'the architecture comes from --init (its headLayers 1 is not the default 2)');
     assert.equal((record.training as Record<string, unknown>).initFrom, init);
+    // The record names the training data, and the model card credits it — not the ISBI stack it was not trained on.
+    assert.equal((record.training as Record<string, unknown>).images, images);
+    assert.equal((record.training as Record<string, unknown>).valSlices, '3');
+    const card = await readFile(join(out, 'README.md'), 'utf8');
+    assert.ok(card.includes(`## Data\n\nTrained on ${images} with labels ${labels} (training slices `), card);
+    assert.doesNotMatch(card, /ISBI|Cardona/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -49,7 +49,7 @@ Options:
     init: { type: 'string' }, 'map-sources': { type: 'string' },
   },
   async run(ctx) {
-    const { membraneValue: mv, trainSet, valSet } = await labelledData(ctx);
+    const { membraneValue: mv, trainSet, valSet, record: data } = await labelledData(ctx);
     const initDir = str(ctx, 'init');
     const init = initDir ? await loadModel(initDir) : null;
     if (init && init.record.config.kind !== 'refiner') throw new UsageError(`--init ${initDir}: not a refiner (its model.json has kind '${init.record.config.kind}')`);
@@ -81,7 +81,7 @@ Options:
       batchSize: num(ctx, 'batch', 8, { min: 1, int: true }), cropPx: num(ctx, 'crop', 128, { min: 16, int: true }), lr: num(ctx, 'lr', 1e-3, { min: 0 }),
       workers: num(ctx, 'workers', os.availableParallelism(), { min: 1, int: true }), seed: num(ctx, 'seed', 1, { int: true }),
       evalEvery: num(ctx, 'eval-every', 100, { min: 1, int: true }), weighting,
-      mapSources: num(ctx, 'map-sources', 1, { min: 1, int: true }),
+      mapSources: num(ctx, 'map-sources', 1, { min: 1, int: true }), data,
       log: (line) => (ctx.quiet ? undefined : ctx.err(line)),
       onProgress: (d, t, m) => bar.update(d, t, m),
     });

@@ -3,10 +3,9 @@
 import os from 'node:os';
 import { join } from 'node:path';
 import type { Command } from '../command';
-import { membraneValue, num, splitLabelled, str, weightingOption } from '../options';
+import { labelledData, num, str, weightingOption } from '../options';
 import { createProgressBar } from '../progress';
-import { parseSliceRange, formatSliceRange } from '../../engine/slices';
-import { loadLabelledSlices, toTrainingSlice, toValidationSlice } from '../../engine/datasets';
+import { toTrainingSlice, toValidationSlice } from '../../engine/datasets';
 import { train } from '../../engine/train';
 import { exportModelFolder } from '../../engine/export';
 import { loadModel } from '../../engine/model-store';
@@ -55,12 +54,8 @@ Options:
     'eval-every': { type: 'string' }, workers: { type: 'string' }, init: { type: 'string' }, seed: { type: 'string' },
   },
   async run(ctx) {
-    const images = str(ctx, 'images', true);
-    const labels = str(ctx, 'labels', true);
-    const mv = membraneValue(ctx, 'label-membrane-value');
     const out = str(ctx, 'out', true);
-    const val = parseSliceRange(str(ctx, 'val-slices', true));
-    const { trainSet, valSet } = splitLabelled(ctx, await loadLabelledSlices(images, labels, 'all'), val);
+    const { membraneValue: mv, trainSet, valSet, record: data } = await labelledData(ctx);
     const weighting = weightingOption(ctx, 'balanced');
     const depth = num(ctx, 'depth', 4, { min: 1, max: 6, int: true });
     const config: UNetConfig = { kind: 'unet', baseChannels: num(ctx, 'base-channels', 16, { min: 1, int: true }), depth, inChannels: 1 };
@@ -77,7 +72,7 @@ Options:
       evalEvery: num(ctx, 'eval-every', 200, { min: 1, int: true }),
       score: async (maps) => scoreMembraneStack(maps, gts),
       init: init ? (await loadModel(init)).weights : undefined,
-      record: { training: { images, labels, trainSlices: formatSliceRange(trainSet.map((s) => s.index)), valSlices: formatSliceRange(val), labelMembraneValue: mv, ...(init ? { initFrom: init } : {}) } },
+      record: { training: { ...data, ...(init ? { initFrom: init } : {}) } },
       log: (line) => (ctx.quiet ? undefined : ctx.err(line)),
       onProgress: (p) => bar.update(p.step, p.steps, `loss ${p.loss.toFixed(4)}${p.lastVal ? ` val vrand ${p.lastVal.vrand.toFixed(4)}` : ''}`),
     });

@@ -810,10 +810,11 @@ export class Project {
 /**
  * Removes files no generation refers to: leftovers of a compaction that never committed, or of the one before, and
  * maps and proposals replaced since. `pending` files (a job result being written) and this process's temporary files
- * (a write in progress) stay.
+ * (a write in progress) stay. `pending` is read at each file, not copied at the start: a job writes its results while
+ * this runs, and a file it adds after the start (listed by readdir, since the job names it before writing it) must stay.
  */
-async function collectGarbage(folder: string, meta: ProjectFile, pending: ReadonlySet<string> = new Set()): Promise<void> {
-  const keep = new Set<string>([PROJECT_FILE, meta.journal, ...(meta.history ? [meta.history] : []), ...pending]);
+export async function collectGarbage(folder: string, meta: ProjectFile, pending: ReadonlySet<string> = new Set()): Promise<void> {
+  const keep = new Set<string>([PROJECT_FILE, meta.journal, ...(meta.history ? [meta.history] : [])]);
   for (const layer of LAYERS) for (const f of Object.values(meta.slices[layer])) keep.add(f);
   for (const files of Object.values(meta.maps)) for (const f of files) keep.add(f);
   for (const f of Object.values(meta.proposals)) keep.add(f);
@@ -830,7 +831,7 @@ async function collectGarbage(folder: string, meta: ProjectFile, pending: Readon
     const names = await readdir(join(folder, dir)).catch(() => [] as string[]);
     for (const name of names) {
       const rel = dir ? `${dir}/${name}` : name;
-      if ((ours.test(name) || temp(name)) && !keep.has(rel)) await rm(join(folder, rel), { force: true });
+      if ((ours.test(name) || temp(name)) && !keep.has(rel) && !pending.has(rel)) await rm(join(folder, rel), { force: true });
     }
   }
 }

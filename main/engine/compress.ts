@@ -50,7 +50,7 @@ import type { MembraneMap } from '../../ml/types';
 import { inferenceFileBytes, loadModel, saveModel, type ModelRecord } from './model-store';
 import { writeFileAtomic } from './atomic';
 import { exportModelFolder } from './export';
-import { createMemberModels, loadInferenceModel } from './models';
+import { createMemberModels, loadInferenceModel, modelLabel } from './models';
 import { toTrainingSlice, toValidationSlice, type LabelledSlice } from './datasets';
 import { train, type TrainOptions } from './train';
 
@@ -144,7 +144,7 @@ export async function compressModel(opts: CompressOptions): Promise<ModelRecord>
   const { record, model } = await loadTf(opts.src);
   if (record.role !== 'membrane' && opts.method !== 'int8') throw Object.assign(new Error(`${opts.method} compression is implemented for membrane U-Nets; ${opts.src} is a ${record.role}`), { userFacing: true });
   if (record.config.kind === 'unet' && record.config.binary) throw Object.assign(new Error(`${opts.src} is already a binarized model: compress its float source instead`), { userFacing: true });
-  const source = { dir: opts.src, config: record.config, validation: record.validation };
+  const source = { dir: modelLabel(opts.src), config: record.config, validation: record.validation };
   const score = scorer(opts.data.val, opts.data.membraneValue);
   const ft = opts.fineTune;
 
@@ -347,7 +347,7 @@ async function pruneUnstructured(opts: CompressOptions, model: tf.LayersModel, r
   if (baselineDir) {
     // The baseline starts again from the source model and follows relief's sparsity round by round.
     const fresh = await loadTf(opts.src);
-    await magnitudeRun(fresh.model, roundSparsity, baselineDir, { baselineOf: opts.out });
+    await magnitudeRun(fresh.model, roundSparsity, baselineDir, { baselineOf: modelLabel(opts.out) });
     fresh.model.dispose();
   }
   return result;

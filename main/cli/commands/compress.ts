@@ -9,7 +9,7 @@ import { num, splitLabelled, str } from '../options';
 import { parseSliceRange } from '../../engine/slices';
 import { loadLabelledSlices } from '../../engine/datasets';
 import { loadModelRecord, saveModelRecord } from '../../engine/model-store';
-import { COMPRESSED_MODELS, DEFAULT_MEMBRANE_MODEL, SAMPLE_STACK } from '../../engine/models';
+import { COMPRESSED_MODELS, DEFAULT_MEMBRANE_MODEL, SAMPLE_STACK, modelLabel } from '../../engine/models';
 import {
   COMPRESSION_METHODS, DEFAULT_BINARY, DEFAULT_LPSPHERE, DEFAULT_RELIEF, compressModel, measureEnsemble, measureModelFolder, reportMarkdown, type CompressionMethod, type ReportRow,
 } from '../../engine/compress';
@@ -67,7 +67,7 @@ async function runReport(ctx: CommandContext): Promise<number> {
     const row = await measureModelFolder(dir, val, mv, { threads });
     rows.push(row);
     const isReference = reference === null;
-    reference ??= { path: await realpath(dir), model: row.model, mpxPerS: row.mpxPerS, vrand: row.vrand, vinfo: row.vinfo };
+    reference ??= { path: modelLabel(await realpath(dir)), model: row.model, mpxPerS: row.mpxPerS, vrand: row.vrand, vinfo: row.vinfo };
     const record = await loadModelRecord(dir);
     const ensemble = binary.has(dir) ? await measureEnsemble(dir, val, mv, ensembleSizes, { threads }) : undefined;
     for (const e of ensemble ?? []) {

@@ -11,7 +11,6 @@ export interface LabelledSlice {
   label: Image2D;
 }
 
-/** Reads the given slices of an image stack and its label stack, checking that they match. */
 /** What a model's training record says about its data (and its model card shows). */
 export interface TrainingDataRecord {
   images: string;
@@ -21,6 +20,7 @@ export interface TrainingDataRecord {
   labelMembraneValue: 0 | 255;
 }
 
+/** Reads the given slices of an image stack and its label stack, checking that they match. */
 export async function loadLabelledSlices(images: string, labels: string, indices: number[] | 'all'): Promise<LabelledSlice[]> {
   const img = await openStack(images);
   const lab = await openStack(labels);

@@ -106,10 +106,24 @@ async function readState(dir: string): Promise<CheckpointState | null> {
   }
 }
 
-/** The training slices with the boundary term attached when the weighting asks for it (computed once, here). */
+/**
+ * The boundary term of each target, computed once per target array: the refiner's training pool repeats the same
+ * targets (every stage's maps, every --map-sources set) and train() runs once per stage.
+ */
+const boundaryTerms = new WeakMap<Uint8Array, Float32Array>();
+
+/** The training slices with the boundary term attached when the weighting asks for it. */
 function weightedSlices(slices: TrainingSlice[], weighting: LossWeighting): TrainingSlice[] {
   if (weighting !== 'boundary') return slices;
-  return slices.map((s) => (s.weight ? s : { ...s, weight: boundaryWeights(s.target, s.width, s.height) }));
+  return slices.map((s) => {
+    if (s.weight) return s;
+    let weight = boundaryTerms.get(s.target);
+    if (!weight) {
+      weight = boundaryWeights(s.target, s.width, s.height);
+      boundaryTerms.set(s.target, weight);
+    }
+    return { ...s, weight };
+  });
 }
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {

@@ -35,12 +35,13 @@ export function makeBatch(slices: TrainingSlice[], spec: BatchSpec, seed: number
   const ch = slices[0].channels;
   const xs = new Float32Array(n * s * s * ch);
   const ys = new Float32Array(n * s * s);
-  const extra = new Float32Array(n * s * s);
+  // The boundary term, for 'boundary' only (the other weightings add nothing per pixel).
+  const extra = spec.weighting === 'boundary' ? new Float32Array(n * s * s) : null;
   for (let i = 0; i < n; i++) {
     const crop = sampleCrop(slices[rng.int(slices.length)], s, rng, spec.augment);
     xs.set(crop.raw, i * s * s * ch);
     ys.set(crop.target, i * s * s);
-    if (crop.weight && spec.weighting === 'boundary') extra.set(crop.weight, i * s * s);
+    if (extra && crop.weight) extra.set(crop.weight, i * s * s);
   }
   // Balanced weighting gives both classes the same total weight, normalised so the mean weight is 1.
   const pm = Math.min(0.99, Math.max(0.01, spec.membraneFraction));
@@ -48,7 +49,7 @@ export function makeBatch(slices: TrainingSlice[], spec: BatchSpec, seed: number
   const wm = balanced ? 0.5 / pm : 1;
   const wi = balanced ? 0.5 / (1 - pm) : 1;
   const ws = new Float32Array(ys.length);
-  for (let i = 0; i < ys.length; i++) ws[i] = (ys[i] > 0.5 ? wm : wi) + extra[i];
+  for (let i = 0; i < ys.length; i++) ws[i] = (ys[i] > 0.5 ? wm : wi) + (extra ? extra[i] : 0);
   return {
     x: tf.tensor4d(xs, [n, s, s, ch]),
     y: tf.tensor4d(ys, [n, s, s, 1]),

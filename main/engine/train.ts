@@ -45,6 +45,8 @@ export interface TrainOptions {
   seed: number;
   augment: AugmentOptions;
   weighting: LossWeighting;
+  /** Weight of the constrained MALIS term added to the weighting's loss (ml/train/malis.ts); 0 or absent: none. */
+  malis?: number;
   evalEvery: number;
   /** Scores validation maps; must return at least `vrand`. */
   score: (maps: MembraneMap[]) => Promise<Record<string, number>>;
@@ -153,6 +155,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     cropPx: opts.cropPx,
     augment: opts.augment,
     weighting: opts.weighting,
+    malis: opts.malis,
     membraneFraction: membraneFraction(slices),
   });
   const workers: Worker[] = [];
@@ -221,7 +224,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         format: 'emseg-model', version: 1, role: opts.role, config: opts.config, weights: weightEntries(model),
         ...opts.record,
         training: { ...(opts.record?.training ?? {}), steps: step, batchSize: opts.batchSize, cropPx: opts.cropPx, lr: opts.lr,
-          weighting: opts.weighting, augment: opts.augment, workers: workerCount, backend: backend.name, elapsedS: Math.round(elapsedS),
+          weighting: opts.weighting, ...(opts.malis ? { malis: opts.malis } : {}), augment: opts.augment, workers: workerCount, backend: backend.name, elapsedS: Math.round(elapsedS),
           machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB` },
         validation: { ...scores, step },
       };

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { sampleCrop, type AugmentOptions, type TrainingSlice } from './augment';
 import { Rng } from './rng';
+import { addMalisTerm } from './malis';
 
 /**
  * 'plain': every pixel weighs 1. 'balanced': both classes the same total weight. 'boundary': balanced plus the U-Net
@@ -21,12 +22,19 @@ export interface BatchSpec {
   weighting: LossWeighting;
   /** Fraction of membrane pixels in the training set, for class balancing. */
   membraneFraction: number;
+  /**
+   * Weight of the constrained MALIS term (malis.ts) added to the weighting's per-pixel loss: each of its two passes
+   * weighs this much relative to the per-pixel term. 0 or absent: none.
+   */
+  malis?: number;
 }
 
 export interface Batch {
   x: tf.Tensor4D;
   y: tf.Tensor4D;
   w: tf.Tensor4D;
+  /** With a MALIS term: the targets and weights on the host, completed from each step's prediction (batchLoss). */
+  malis?: { y: Float32Array; w: Float32Array; crops: number; cropPx: number; lambda: number };
 }
 
 export function makeBatch(slices: TrainingSlice[], spec: BatchSpec, seed: number): Batch {
@@ -54,7 +62,23 @@ export function makeBatch(slices: TrainingSlice[], spec: BatchSpec, seed: number
     x: tf.tensor4d(xs, [n, s, s, ch]),
     y: tf.tensor4d(ys, [n, s, s, 1]),
     w: tf.tensor4d(ws, [n, s, s, 1]),
+    malis: spec.malis ? { y: ys, w: ws, crops: n, cropPx: s, lambda: spec.malis } : undefined,
   };
+}
+
+/**
+ * The loss of a batch given the model's logits. With MALIS the decisive pixels come from this very prediction (the
+ * training-mode forward pass of this step), read back once; the weights are constants to the gradient.
+ */
+export function batchLoss(logits: tf.Tensor, batch: Batch): tf.Scalar {
+  if (!batch.malis) return weightedBce(logits, batch.y, batch.w);
+  const { crops, cropPx, lambda } = batch.malis;
+  const prob = tf.tidy(() => tf.sigmoid(logits)).dataSync() as Float32Array;
+  const y = batch.malis.y.slice();
+  const w = batch.malis.w.slice();
+  addMalisTerm(prob, y, w, crops, cropPx, lambda);
+  const shape: [number, number, number, number] = [crops, cropPx, cropPx, 1];
+  return tf.tidy(() => weightedBce(logits, tf.tensor4d(y, shape), tf.tensor4d(w, shape)));
 }
 
 /** Weighted binary cross-entropy on logits, in its numerically stable form. */
@@ -90,7 +114,7 @@ export class Replica {
   gradients(batch: Batch): { loss: number; grads: Float32Array[] } {
     const { value, grads } = tf.variableGrads(() => {
       const logits = this.model.apply(batch.x, { training: true }) as tf.Tensor;
-      return weightedBce(logits, batch.y, batch.w);
+      return batchLoss(logits, batch);
     }, this.vars);
     const loss = value.dataSync()[0];
     const out = this.vars.map((v) => grads[v.name].dataSync() as Float32Array);

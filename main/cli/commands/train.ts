@@ -42,6 +42,9 @@ Options:
   --weighting <balanced|plain|boundary>
                                  loss weighting (default balanced; boundary adds the U-Net weight on membranes
                                  between close cells, w0 10, σ 5 px)
+  --malis <λ>                    add the constrained MALIS loss (Turaga 2009, Funke 2018) with weight λ: the pixels
+                                 where the map would merge two cells or split one are weighed by the pixel pairs they
+                                 decide (default 0 = off; 1 weighs each of its passes like the per-pixel loss)
   --eval-every <n>               steps between validations and checkpoints (default 200)
   --workers <n>                  training threads (default: number of cores)
   --init <model dir>             fine-tune from an existing membrane model
@@ -51,7 +54,7 @@ Options:
     images: { type: 'string' }, labels: { type: 'string' }, 'label-membrane-value': { type: 'string' }, 'val-slices': { type: 'string' },
     'train-slices': { type: 'string' }, out: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, crop: { type: 'string' },
     lr: { type: 'string' }, 'base-channels': { type: 'string' }, depth: { type: 'string' }, elastic: { type: 'string' }, weighting: { type: 'string' },
-    'eval-every': { type: 'string' }, workers: { type: 'string' }, init: { type: 'string' }, seed: { type: 'string' },
+    malis: { type: 'string' }, 'eval-every': { type: 'string' }, workers: { type: 'string' }, init: { type: 'string' }, seed: { type: 'string' },
   },
   async run(ctx) {
     const out = str(ctx, 'out', true);
@@ -68,7 +71,7 @@ Options:
       role: 'membrane', config, train: trainSet.map((s) => toTrainingSlice(s, mv)), val: valSet.map(toValidationSlice), out, steps,
       batchSize: num(ctx, 'batch', 4, { min: 1, int: true }), cropPx: crop, lr: num(ctx, 'lr', 2e-3, { min: 0 }),
       workers: num(ctx, 'workers', os.availableParallelism(), { min: 1, int: true }), seed: num(ctx, 'seed', 1, { int: true }),
-      augment: { ...DEFAULT_AUGMENT, elasticPx: num(ctx, 'elastic', 3, { min: 0 }) }, weighting,
+      augment: { ...DEFAULT_AUGMENT, elasticPx: num(ctx, 'elastic', 3, { min: 0 }) }, weighting, malis: num(ctx, 'malis', 0, { min: 0 }),
       evalEvery: num(ctx, 'eval-every', 200, { min: 1, int: true }),
       score: async (maps) => scoreMembraneStack(maps, gts),
       init: init ? (await loadModel(init)).weights : undefined,

@@ -8,8 +8,9 @@
 //    P(membrane) is lowest, at one pixel — the weakest point of the membrane between them. That pixel should read
 //    membrane; it gets the pair's weight towards 1. One missing pixel in a long membrane decides every pair across it
 //    and gets the weight of all of them, which a per-pixel loss gives only its one pixel's worth.
-//  - the split pass: every pair of pixels of one true segment is joined, inside that segment, at its highest point —
-//    a spurious membrane fragment across a cell. That pixel should read interior; it gets the pair's weight towards 0.
+//  - the split pass: every pair of pixels of one true segment is joined, inside that segment, along the path whose
+//    highest P(membrane) is lowest, at that highest pixel — where a spurious membrane across the cell is weakest. That
+//    pixel should read interior; it gets the pair's weight towards 0.
 // Constrained: the merge pass treats every edge inside a true segment as certain (joined first), the split pass uses
 // only edges inside a true segment, so each pass sees one kind of error (Funke et al. 2018, section 2.2).
 //

@@ -4,7 +4,7 @@
 // rule of waterz (Funke et al. 2018) and GASP's average linkage (Bailoni et al. 2022), which is robust to the single
 // weak pixel that lets a max/min rule leak through a membrane.
 import type { Labels, MembraneMap } from '../types';
-import { checkImageSize, maxLabel, relabelConsecutive } from './components';
+import { checkImageSize, find, maxLabel, relabelConsecutive } from './components';
 
 /**
  * Edges of the region adjacency graph. Boundary samples of a pair (a, b), a < b:
@@ -197,13 +197,6 @@ export function agglomerate(labels: Labels, map: MembraneMap, params: Agglomerat
   const g = regionGraph(labels, map);
   const parent = new Int32Array(g.count + 1);
   for (let i = 0; i <= g.count; i++) parent[i] = i;
-  const find = (i: number): number => {
-    while (parent[i] !== i) {
-      parent[i] = parent[parent[i]];
-      i = parent[i];
-    }
-    return i;
-  };
 
   // Per-region neighbour → edge maps (per region, not per pixel: a few thousand per slice).
   const adjacency: Array<Map<number, number> | undefined> = new Array(g.count + 1);
@@ -260,7 +253,7 @@ export function agglomerate(labels: Labels, map: MembraneMap, params: Agglomerat
 
   const { width, height, data: ids } = labels;
   const out = new Uint32Array(ids.length);
-  for (let i = 0; i < ids.length; i++) if (ids[i] !== 0) out[i] = find(ids[i]);
+  for (let i = 0; i < ids.length; i++) if (ids[i] !== 0) out[i] = find(parent, ids[i]);
   // A watershed line between two regions that are now one would be a crack inside a segment: fill it. Pixels next to a
   // single original region (masked membrane, the image border of a basin) stay boundary.
   const n = ids.length;
@@ -270,9 +263,9 @@ export function agglomerate(labels: Labels, map: MembraneMap, params: Agglomerat
       if (ids[i] !== 0) continue;
       const k = distinctNeighbourIds(ids, i, x, width, n, around);
       if (k < 2) continue;
-      const root = find(around[0]);
+      const root = find(parent, around[0]);
       let same = true;
-      for (let j = 1; j < k && same; j++) same = find(around[j]) === root;
+      for (let j = 1; j < k && same; j++) same = find(parent, around[j]) === root;
       if (same) out[i] = root;
     }
   }

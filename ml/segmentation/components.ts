@@ -12,7 +12,7 @@ export interface Components {
 }
 
 /** Root of pixel i, halving the path on the way (keeps later finds nearly constant time). */
-function find(parent: Int32Array, i: number): number {
+export function find(parent: Int32Array, i: number): number {
   while (parent[i] !== i) {
     parent[i] = parent[parent[i]];
     i = parent[i];

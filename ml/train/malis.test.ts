@@ -12,10 +12,10 @@ import * as tf from '@tensorflow/tfjs';
 const W = 12;
 const H = 8;
 
-/** Two cells (columns 0–4 and 7–11) with a 2-px membrane in columns 5–6 (1 = membrane). */
-function twoCells(): Float32Array {
-  const t = new Float32Array(W * H);
-  for (let y = 0; y < H; y++) t[y * W + 5] = t[y * W + 6] = 1;
+/** Two cells (columns 0–4 and 7–11) with a 2-px membrane in columns 5–6 (1 = membrane), `height` rows. */
+function twoCells(height = H): Float32Array {
+  const t = new Float32Array(W * height);
+  for (let y = 0; y < height; y++) t[y * W + 5] = t[y * W + 6] = 1;
   return t;
 }
 
@@ -71,21 +71,12 @@ test('a weaker gap elsewhere moves the merge weight there', () => {
 
 test('folded targets give the per-pixel loss plus both MALIS terms', async () => {
   const rng = new Rng(3);
-  const target = twoCells();
-  const logits = Float32Array.from({ length: W * H }, () => rng.normal() * 2);
-  const prob = logits.map((l) => 1 / (1 + Math.exp(-l)));
-  const w0 = Float32Array.from({ length: W * H }, (_, i) => (target[i] ? 2 : 0.7));
-  // A crop of W×W is what addMalisTerm takes; use a square crop for this check.
+  // addMalisTerm takes square crops: the two cells, W rows high.
   const S = W;
-  const sq = (a: Float32Array, fill: number) => {
-    const out = new Float32Array(S * S).fill(fill);
-    out.set(a.subarray(0, Math.min(a.length, S * S)));
-    return out;
-  };
-  const t2 = sq(target, 0);
-  const p2 = sq(prob, 0.05);
-  const l2 = Float32Array.from(p2, (p) => Math.log(p / (1 - p)));
-  const w2 = sq(w0, 0.7);
+  const t2 = twoCells(S);
+  const l2 = Float32Array.from({ length: S * S }, () => rng.normal() * 2);
+  const p2 = l2.map((l) => 1 / (1 + Math.exp(-l)));
+  const w2 = Float32Array.from({ length: S * S }, (_, i) => (t2[i] ? 2 : 0.7));
   const y2 = t2.slice();
   const wf = w2.slice();
   addMalisTerm(p2, y2, wf, 1, S, 0.5);

@@ -17,7 +17,7 @@
 // Graph: 4-connected pixels; an edge's affinity is 1 − max(P) of its two pixels, and that pixel is the edge's decisive
 // pixel. Kruskal's algorithm over edges in order of decreasing affinity with a union-find that counts, per component,
 // the pixels of each true segment gives the pair counts of every merge in O(n log n).
-import { connectedComponents } from '../segmentation/components';
+import { checkImageSize, connectedComponents, find } from '../segmentation/components';
 
 export interface MalisWeights {
   /** Per pixel: the share of all pairs of different true segments this pixel decides (sums to 1 when any exist). */
@@ -38,10 +38,11 @@ function edgeOther(k: number, width: number): number {
  */
 export function malisWeights(prob: ArrayLike<number>, target: ArrayLike<number>, width: number, height: number): MalisWeights {
   const n = width * height;
-  if (prob.length !== n || target.length !== n) throw new RangeError(`malisWeights: ${prob.length} / ${target.length} values for ${width}×${height}`);
+  checkImageSize(prob.length, width, height, 'malisWeights (map)');
+  checkImageSize(target.length, width, height, 'malisWeights (target)');
   const interior = new Uint8Array(n);
   for (let i = 0; i < n; i++) interior[i] = target[i] > 0.5 ? 0 : 1;
-  const { labels: seg } = connectedComponents(interior, width, height, 4);
+  const { labels: seg, count: segments } = connectedComponents(interior, width, height, 4);
 
   // Candidate edges and their decisive pixels.
   const edges: number[] = [];
@@ -80,14 +81,10 @@ export function malisWeights(prob: ArrayLike<number>, target: ArrayLike<number>,
       parent[i] = i;
       size[i] = 1;
     }
-    const find = (i: number): number => {
-      while (parent[i] !== i) i = parent[i] = parent[parent[i]];
-      return i;
-    };
     let total = 0;
     for (const k of byAffinity(edges.filter(within))) {
-      const a = find(k >> 1);
-      const b = find(edgeOther(k, width));
+      const a = find(parent, k >> 1);
+      const b = find(parent, edgeOther(k, width));
       if (a === b) continue;
       const pairs = size[a] * size[b];
       toInterior[decisive(k)] += pairs;
@@ -107,7 +104,7 @@ export function malisWeights(prob: ArrayLike<number>, target: ArrayLike<number>,
     const parent = new Int32Array(n);
     const counts: Array<Map<number, number> | undefined> = new Array(n);
     const labelled = new Float64Array(n);
-    const root = new Int32Array(n + 1).fill(-1);
+    const root = new Int32Array(segments + 1).fill(-1);
     for (let i = 0; i < n; i++) {
       const s = seg[i];
       if (!s) {
@@ -119,11 +116,7 @@ export function malisWeights(prob: ArrayLike<number>, target: ArrayLike<number>,
       parent[i] = r;
       labelled[r]++;
     }
-    for (let s = 1; s <= n && root[s] >= 0; s++) counts[root[s]] = new Map([[s, labelled[root[s]]]]);
-    const find = (i: number): number => {
-      while (parent[i] !== i) i = parent[i] = parent[parent[i]];
-      return i;
-    };
+    for (let s = 1; s <= segments; s++) counts[root[s]] = new Map([[s, labelled[root[s]]]]);
     const union = (a: number, b: number): number => {
       // Small into large (by distinct segments), so every count moves O(log n) times.
       if ((counts[a]?.size ?? 0) < (counts[b]?.size ?? 0)) [a, b] = [b, a];
@@ -145,8 +138,8 @@ export function malisWeights(prob: ArrayLike<number>, target: ArrayLike<number>,
     };
     let total = 0;
     for (const k of byAffinity(edges.filter((k) => !within(k)))) {
-      const a = find(k >> 1);
-      const b = find(edgeOther(k, width));
+      const a = find(parent, k >> 1);
+      const b = find(parent, edgeOther(k, width));
       if (a === b) continue;
       const pairs = union(a, b);
       if (pairs > 0) {

@@ -15,6 +15,7 @@ import { openStack } from '../io';
 import { writeFileAtomic } from '../engine/atomic';
 import { DEFAULT_MEMBRANE_MODEL, DEFAULT_REFINER_MODEL } from '../engine/models';
 import { MEMBRANE_FILE, membraneRoundFile } from '../engine/outputs';
+import { DEFAULT_TILE_PX } from '../../ml/infer/tiled';
 import type { AccessGuard } from './access';
 import type { ApiEvent, Args, BatchInfo, BatchItemInfo, Result, StackSummary } from './contract';
 import { ApiError } from './door';
@@ -92,7 +93,7 @@ export function createBatchService(opts: BatchServiceOptions) {
         input: info.input,
         outDir: info.outDir,
         models,
-        params: { refineRounds: refineRounds ?? null, segment: {}, tta: false, tilePx: 1024, writeRounds: true },
+        params: { refineRounds: refineRounds ?? null, segment: {}, tta: false, tilePx: DEFAULT_TILE_PX, writeRounds: true },
         workerBoot: opts.workerBoot,
         signal: run.abort.signal,
         onPlan: (p) => {

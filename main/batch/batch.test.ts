@@ -107,9 +107,9 @@ test('batch: mirrored outputs, a full manifest, the corrupt input failed alone, 
   assert.equal(byKey.get('a/1')!.metrics, undefined, 'no ground truth, no metrics');
   assert.deepEqual(await readdir(join(out, '.emseg', 'partial')).catch(() => []), [], 'no leftovers');
 
-  // Rerun: nothing done again but the failed item; outputs untouched.
+  // Rerun, with another tile edge (speed and memory only): nothing done again but the failed item; outputs untouched.
   const before0 = await mtimes(out, 'a/0');
-  const r2 = await batch([input, '--out', out, ...common(), '--workers', '1']);
+  const r2 = await batch([input, '--out', out, ...common(), '--workers', '1', '--tile', '512']);
   assert.deepEqual([r2.code, r2.summary.done, r2.summary.unchanged, r2.summary.failed], [3, 0, 3, 1]);
   assert.deepEqual((await lines(out)).slice(4).map((r) => r.key), ['b/broken']);
   assert.deepEqual(await mtimes(out, 'a/0'), before0);

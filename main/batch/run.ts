@@ -189,7 +189,10 @@ async function processShare({ opts, outDir, partialDir, items, mine, shard, noti
   // With --refine-rounds 0 the refiner still counts: its model.json holds the round-0 thresholds.
   const refiner = opts.models.refiner;
   const model = { membrane: resolve(opts.models.membrane), refiner: refiner && resolve(refiner), hash: await modelHash([opts.models.membrane, refiner]) };
-  const hashes = { params: paramsHash(opts.params), model: model.hash };
+  // The tile edge changes speed and memory, not results (tiled equals whole-slice inference; ml/infer/tiled.test.ts),
+  // so it is left out of the hash: a rerun with another --tile keeps what is done.
+  const { tilePx: _tile, ...resultParams } = opts.params;
+  const hashes = { params: paramsHash(resultParams), model: model.hash };
   const { records: previous, badLines } = await latestRecords(outDir);
   if (badLines > 0) notice(`${badLines} unreadable manifest line(s) ignored (a run killed mid-write); those items are redone`);
 

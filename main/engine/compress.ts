@@ -41,7 +41,7 @@ import { PruneMasks, magnitudeRound, prunableConvs, reliefRound } from '../../ml
 import { LpSphereTraining, type LpSphereOptions } from '../../ml/compress/lpsphere';
 import { BinaryKernelUpdates, binaryConvLayers, ensembleMeanVariance, initBinaryFromFloat } from '../../ml/compress/binary';
 import * as tf from '@tensorflow/tfjs';
-import { predictTiled } from '../../ml/infer/tiled';
+import { DEFAULT_TILE_PX, predictTiled } from '../../ml/infer/tiled';
 import { predictTf } from '../../ml/infer/predict-tf';
 import { normalizeSlice } from '../../ml/train/normalize';
 import { DEFAULT_AUGMENT } from '../../ml/train/augment';
@@ -431,7 +431,7 @@ export async function measureEnsemble(dir: string, val: LabelledSlice[], membran
     const member = await createMemberModels(dir, 1, { ...opts, first: k });
     const m = member.sessions[0];
     try {
-      const tiling = { tilePx: 1024, marginPx: member.marginPx, multiple: member.multiple };
+      const tiling = { tilePx: DEFAULT_TILE_PX, marginPx: member.marginPx, multiple: member.multiple };
       await predictTiled(m, inputs[0], 1, val[0].raw.height, val[0].raw.width, tiling);
       const t = performance.now();
       const mine: Float32Array[] = [];
@@ -488,7 +488,7 @@ export async function measureModelFolder(dir: string, val: LabelledSlice[], memb
   const m = await loadInferenceModel(dir, opts);
   try {
     if (m.record.role !== 'membrane') throw Object.assign(new Error(`${dir}: the report scores membrane models (this is a ${m.record.role})`), { userFacing: true });
-    const tiling = { tilePx: 1024, marginPx: m.marginPx, multiple: m.multiple };
+    const tiling = { tilePx: DEFAULT_TILE_PX, marginPx: m.marginPx, multiple: m.multiple };
     const inputs = val.map((s) => normalizeSlice(s.raw));
     await predictTiled(m.session, inputs[0], 1, val[0].raw.height, val[0].raw.width, tiling);
     const t = performance.now();

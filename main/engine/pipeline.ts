@@ -3,7 +3,7 @@
 // with the stack; inference runs on ONNX Runtime's threads, off the caller's event loop.
 import { openStack } from '../io';
 import { normalizeSlice } from '../../ml/train/normalize';
-import { predictTiled } from '../../ml/infer/tiled';
+import { DEFAULT_TILE_PX, predictTiled } from '../../ml/infer/tiled';
 import { refineRounds } from '../../ml/infer/refine';
 import { segment, type SegmentParams } from '../../ml/segmentation';
 import type { Labels, MembraneMap } from '../../ml/types';
@@ -120,7 +120,7 @@ export async function* runPipeline(opts: PipelineOptions): AsyncGenerator<SliceR
     const total = slices.length * perSlice;
     let done = 0;
     const report = (stage: string, slice: number) => opts.onProgress?.({ done, total, stage, slice });
-    const tiled = (m: InferenceModel) => ({ tilePx: opts.tilePx ?? 1024, marginPx: m.marginPx, multiple: m.multiple, tta: opts.tta });
+    const tiled = (m: InferenceModel) => ({ tilePx: opts.tilePx ?? DEFAULT_TILE_PX, marginPx: m.marginPx, multiple: m.multiple, tta: opts.tta });
     for (const z of slices) {
       if (opts.signal?.aborted) throw new JobCancelled();
       report('predict', z);

@@ -6,7 +6,7 @@
 import { readdir, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { normalizeSlice } from '../../ml/train/normalize';
-import { predictTiled } from '../../ml/infer/tiled';
+import { DEFAULT_TILE_PX, predictTiled } from '../../ml/infer/tiled';
 import { refineRounds } from '../../ml/infer/refine';
 import { scoreMembraneStack, type GroundTruth } from '../../ml/metrics';
 import type { MembraneMap } from '../../ml/types';
@@ -24,7 +24,7 @@ export interface TrainingMapsOptions {
 export async function predictAll(model: InferenceModel, slices: LabelledSlice[]): Promise<Float32Array[]> {
   const out: Float32Array[] = [];
   for (const s of slices) {
-    out.push(await predictTiled(model.session, normalizeSlice(s.raw), 1, s.raw.height, s.raw.width, { tilePx: 1024, marginPx: model.marginPx, multiple: model.multiple }));
+    out.push(await predictTiled(model.session, normalizeSlice(s.raw), 1, s.raw.height, s.raw.width, { tilePx: DEFAULT_TILE_PX, marginPx: model.marginPx, multiple: model.multiple }));
   }
   return out;
 }
@@ -42,7 +42,7 @@ export async function refineAll(refiner: InferenceModel | null, slices: Labelled
       continue;
     }
     const r = refiner.inChannels > 1 ? (raw?.[k] ?? normalizeSlice(s.raw)) : null;
-    out.push([maps0[k], ...(await refineRounds(refiner.session, refiner.inChannels, maps0[k], r, s.raw.height, s.raw.width, rounds, { tilePx: 1024, marginPx: refiner.marginPx, multiple: 1 }))]);
+    out.push([maps0[k], ...(await refineRounds(refiner.session, refiner.inChannels, maps0[k], r, s.raw.height, s.raw.width, rounds, { tilePx: DEFAULT_TILE_PX, marginPx: refiner.marginPx, multiple: 1 }))]);
   }
   return out;
 }

@@ -43,20 +43,31 @@ export function padReflect(src: Float32Array, c: number, h: number, w: number, p
   return out;
 }
 
-/** Tile start offsets along one axis of padded length `n`. */
-export function tileStarts(n: number, tile: number, margin: number, multiple: number): number[] {
-  if (tile >= n) return [0];
-  const stride = Math.floor((tile - 2 * margin) / multiple) * multiple;
-  if (stride <= 0) throw new Error(`tile ${tile} px is too small for a ${margin} px margin`);
-  const starts: number[] = [];
-  for (let s = 0; ; s += stride) {
-    if (s + tile >= n) {
-      starts.push(n - tile);
-      break;
+/**
+ * Default tile edge. Measured on a 2-core Xeon with the shipped models on a 2048² slice: ONNX Runtime computes about
+ * 1.4 Mpx/s of U-Net tile for tiles of 500–1100 px and 1.2 Mpx/s for one 2048² tile (which needs 2.5 GB, the refiner
+ * 3.7 GB), so what larger tiles save is the context recomputed in the overlaps: 4 tiles of 1136² give the U-Net
+ * 1.08 Mpx/s of slice at about 1 GB, one 2048² tile 1.17. `npm run bench -- --only models` measures it.
+ */
+export const DEFAULT_TILE_PX = 1536;
+
+/**
+ * Tiles along one axis of padded length `n`: the fewest tiles of at most `maxTile` px whose cores (tile minus
+ * `margin` on every shared edge) cover the axis, each only as large as that needs, so the context computed twice is
+ * as small as the tile limit allows. Tile edge and starts are multiples of `multiple`.
+ */
+export function tileAxis(n: number, maxTile: number, margin: number, multiple: number): { tile: number; starts: number[] } {
+  if (maxTile >= n) return { tile: n, starts: [0] };
+  if (maxTile - 2 * margin < multiple) throw new Error(`tile ${maxTile} px is too small for a ${margin} px margin`);
+  for (let k = 2; ; k++) {
+    // k tiles of edge t at starts i·d (the last at n − t): consecutive cores meet iff d ≤ t − 2·margin.
+    for (let t = roundUp(Math.ceil((n + 2 * margin * (k - 1)) / k), multiple); t <= maxTile; t += multiple) {
+      const d = roundUp(Math.ceil((n - t) / (k - 1)), multiple);
+      if (d > t - 2 * margin) continue;
+      const starts = [...new Set(Array.from({ length: k }, (_, i) => Math.min(i * d, n - t)))];
+      return { tile: t, starts };
     }
-    starts.push(s);
   }
-  return starts;
 }
 
 /**
@@ -101,10 +112,8 @@ async function predictPadded(model: MapModel, input: Float32Array, c: number, h:
   const pw = roundUp(w, m);
   const padded = padReflect(input, c, h, w, ph, pw);
   const tile = Math.max(m, Math.floor(opts.tilePx / m) * m);
-  const th = Math.min(tile, ph);
-  const tw = Math.min(tile, pw);
-  const ys = tileStarts(ph, th, opts.marginPx, m);
-  const xs = tileStarts(pw, tw, opts.marginPx, m);
+  const { tile: th, starts: ys } = tileAxis(ph, tile, opts.marginPx, m);
+  const { tile: tw, starts: xs } = tileAxis(pw, tile, opts.marginPx, m);
   if (ys.length === 1 && xs.length === 1) {
     const out = await model.run(padded, c, ph, pw);
     progress(1);
@@ -153,7 +162,7 @@ export function countTiles(h: number, w: number, opts: TiledOptions): number {
   const per = (hh: number, ww: number) => {
     const ph = roundUp(hh, m);
     const pw = roundUp(ww, m);
-    return tileStarts(ph, Math.min(tile, ph), opts.marginPx, m).length * tileStarts(pw, Math.min(tile, pw), opts.marginPx, m).length;
+    return tileAxis(ph, tile, opts.marginPx, m).starts.length * tileAxis(pw, tile, opts.marginPx, m).starts.length;
   };
   return opts.tta ? 4 * per(h, w) + 4 * per(w, h) : per(h, w);
 }

@@ -8,6 +8,7 @@ import { listBatch, runBatch, type BatchSummary } from '../../batch/run';
 import { writeReport, type ReportEntry } from '../../batch/report';
 import { EXIT_OK, EXIT_PARTIAL, UsageError, type Command, type CommandContext } from '../command';
 import { num, str } from '../options';
+import { DEFAULT_TILE_PX } from '../../../ml/infer/tiled';
 import { createProgressBar, formatDuration } from '../progress';
 import { paramsFrom } from './segment';
 import { resolveModels } from './segment-model';
@@ -17,7 +18,7 @@ export function batchParams(ctx: CommandContext): BatchParams {
     refineRounds: ctx.values['refine-rounds'] === undefined ? null : num(ctx, 'refine-rounds', 0, { min: 0, max: 20, int: true }),
     segment: paramsFrom(ctx),
     tta: ctx.values.tta === true,
-    tilePx: num(ctx, 'tile', 1024, { min: 64, int: true }),
+    tilePx: num(ctx, 'tile', DEFAULT_TILE_PX, { min: 64, int: true }),
     writeRounds: ctx.values['no-round-maps'] !== true,
   };
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { UsageError, type CommandContext } from '../command';
 import { createProgressBar } from '../progress';
 import { num, str } from '../options';
+import { DEFAULT_TILE_PX } from '../../../ml/infer/tiled';
 import { parseSliceRange } from '../../engine/slices';
 import { segmentStack } from '../../engine/segment-stack';
 import { SAMPLE_DATA } from '../../engine/models';
@@ -50,7 +51,7 @@ export async function segmentWithModels(ctx: CommandContext, stack: string, outD
     segment: params,
     tta: ctx.values.tta === true,
     ensemble: num(ctx, 'ensemble', 1, { min: 1, max: 64, int: true }),
-    tilePx: num(ctx, 'tile', 1024, { min: 64, int: true }),
+    tilePx: num(ctx, 'tile', DEFAULT_TILE_PX, { min: 64, int: true }),
     writeRounds: ctx.values['no-round-maps'] !== true,
     results: project ? (slices) => (stored = project.storeResults(pipelineResults(slices))) : undefined,
     onProgress: (p) => bar.update(p.done, p.total, `${p.stage} slice ${p.slice ?? ''}`),

@@ -199,7 +199,8 @@ Options:
   --ensemble <K>                    binarized models (emseg compress --method binary): average K networks sampled
                                     from the real-valued weights and write their per-pixel variance to
                                     uncertainty.tif (default 1: the deterministic network)
-  --tile <px>                       inference tile edge (default 1024; any slice size works)
+  --tile <px>                       inference tile edge (default 1536: about 1 GB; any slice size works;
+                                    smaller tiles use less memory and recompute more overlap)
   --no-round-maps                   do not write membrane-round-<r>.tif
   --membrane <stack>                segment these membrane maps instead of running the models
   --out <dir>                       output folder (created if missing)

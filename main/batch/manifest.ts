@@ -32,6 +32,10 @@ export interface BatchParams {
   tilePx: number;
   /** membrane-round-<r>.tif written too. */
   writeRounds: boolean;
+  /** --pixel-size: the stacks' in-plane pixel size in nm, over their metadata. */
+  pixelSizeNm?: number;
+  /** --no-rescale: run at the stacks' own pixel size. */
+  noRescale?: true;
 }
 
 export interface OutputFile {

@@ -152,6 +152,8 @@ export async function processItem(task: ItemTask, hooks: ItemHooks = {}): Promis
       tta: task.params.tta,
       tilePx: task.params.tilePx,
       writeRounds: task.params.writeRounds,
+      pixelSizeNm: task.params.pixelSizeNm,
+      noRescale: task.params.noRescale,
       threads: task.threads,
       onNotice: hooks.onNotice,
     });

@@ -3,6 +3,7 @@ import { UsageError, type CommandContext } from './command';
 import { LOSS_WEIGHTINGS, type LossWeighting } from '../../ml/train/trainer';
 import { formatSliceRange, parseSliceRange } from '../engine/slices';
 import { loadLabelledSlices, type LabelledSlice, type TrainingDataRecord } from '../engine/datasets';
+import { openStack } from '../io';
 
 export function str(ctx: CommandContext, name: string, required: true): string;
 export function str(ctx: CommandContext, name: string, required?: false): string | undefined;
@@ -53,6 +54,22 @@ export async function labelledData(ctx: CommandContext): Promise<{ membraneValue
     images, labels, trainSlices: formatSliceRange(trainSet.map((s) => s.index)), valSlices: formatSliceRange(val), labelMembraneValue: mv,
   };
   return { membraneValue: mv, trainSet, valSet, record };
+}
+
+/**
+ * The training images' in-plane pixel size in nm: --pixel-size, else the stack's metadata, else unknown (said in one
+ * line, since `emseg segment` can then not match other stacks to the model).
+ */
+export async function trainingPixelSize(ctx: CommandContext): Promise<number | undefined> {
+  const given = ctx.values['pixel-size'];
+  if (given !== undefined) return num(ctx, 'pixel-size', 0, { min: 0.01 });
+  const images = str(ctx, 'images', true);
+  const stack = await openStack(images, { cacheBytes: 0 });
+  const px = stack.info.pixelSizeNm;
+  await stack.close();
+  if (px) return (px.x + px.y) / 2;
+  if (!ctx.quiet) ctx.err(`notice: ${images} does not say its pixel size, so the model will not know it (--pixel-size <nm> records it; emseg segment then resizes stacks of other pixel sizes to it)`);
+  return undefined;
 }
 
 /** The validation slices `val` of `all`, and the training slices: --train-slices, default all the others. */

@@ -46,6 +46,7 @@ export async function renderModelCard(dir: string, notes: string[] = []): Promis
   lines.push(`- config: \`${JSON.stringify(cfg)}\``);
   lines.push(`- ${Math.round(2 * macsPerPixel(cfg)).toLocaleString('en-US')} FLOPs per output pixel`);
   lines.push(`- files: weights.bin ${await size('weights.bin')} (${record.weightsDtype ?? 'float32'}, tfjs layer order, for fine-tuning), model.onnx ${await size('model.onnx')} (opset 13)`);
+  if (record.pixelSizeNm) lines.push(`- pixel size: ${record.pixelSizeNm} nm in-plane, as trained (\`emseg segment\` resizes stacks of other pixel sizes to it)`);
   if (record.rounds !== undefined) lines.push(`- refinement rounds (chosen on validation): ${record.rounds}`);
   if (record.training) {
     lines.push('', '## Training', '');

@@ -41,6 +41,11 @@ export interface ModelRecord {
   /** Compression method and its parameters, for compressed models. */
   compression?: Record<string, unknown>;
   onnx?: string;
+  /**
+   * In-plane pixel size of the training data in nm, where known. `emseg segment` resizes stacks of another pixel size
+   * to it for inference (the shipped models: 4 nm, ISBI 2012).
+   */
+  pixelSizeNm?: number;
   /** How weights.bin stores the values: float32 (default) or float16 (shipped models: half the size). */
   weightsDtype?: 'float32' | 'float16';
 }

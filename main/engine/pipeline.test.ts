@@ -6,6 +6,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPipeline, type PipelineOptions } from './pipeline';
+import { loadInferenceModel } from './models';
+import { predictTiled } from '../../ml/infer/tiled';
+import { resample } from '../../ml/infer/resample';
+import { normalizeSlice } from '../../ml/train/normalize';
 import { tinyModel } from './fixtures';
 import type { ModelRecord } from './model-store';
 import { writeTiffStack } from '../io';
@@ -64,6 +68,52 @@ test('the pipeline segments with the thresholds stored for the rounds it runs; g
     const r2 = await one({ stack, membraneModel: membrane, refiner, rounds: 2 });
     assert.deepEqual(Array.from(r2.labels), Array.from(segment({ width: w, height: h, data: r2.maps[2] }).data));
     assert.ok(!r2.notices.some((n) => n.startsWith('segmentation:')));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a stack of another pixel size runs resized to the model\'s, and its maps come back at the stack\'s size', async () => {
+  await initTf('cpu');
+  const dir = await mkdtemp(join(tmpdir(), 'emseg-pixel-'));
+  try {
+    const membrane = await tinyModel(join(dir, 'membrane'), { kind: 'unet', baseChannels: 2, depth: 2, inChannels: 1 }, 'membrane', undefined, 3);
+    const path = join(membrane, 'model.json');
+    await writeFile(path, JSON.stringify({ ...(JSON.parse(await readFile(path, 'utf8')) as ModelRecord), pixelSizeNm: 4 }));
+    const [w, h] = [40, 32];
+    const raw = { width: w, height: h, data: Uint8Array.from(pseudoRandom(w * h, 7, 255).map((v) => Math.abs(v))) };
+    const at8 = join(dir, 'at8.tif');
+    await writeTiffStack(at8, [raw], { pixelSizeNm: { x: 8, y: 8, z: 50 } });
+    const bare = join(dir, 'bare.tif');
+    await writeTiffStack(bare, [raw]);
+
+    // What resizing means: the model runs on the slice enlarged 2× (80 × 64), its map is shrunk back.
+    const m = await loadInferenceModel(membrane);
+    const tiling = { tilePx: 1024, marginPx: m.marginPx, multiple: m.multiple };
+    const big = await predictTiled(m.session, resample(normalizeSlice(raw), 1, h, w, 2 * h, 2 * w), 1, 2 * h, 2 * w, tiling);
+    const expected = resample(big, 1, 2 * h, 2 * w, h, w);
+    const direct = await predictTiled(m.session, normalizeSlice(raw), 1, h, w, tiling);
+    await m.session.release();
+    const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((d, v, i) => Math.max(d, Math.abs(v - b[i])), 0);
+    assert.ok(maxDiff(expected, direct) > 1e-3, 'resizing changes the map of this model');
+
+    const r = await one({ stack: at8, membraneModel: membrane, refiner: null });
+    assert.deepEqual([r.w, r.h, r.labels.length], [w, h, w * h], 'maps and labels at the stack\'s own size');
+    assert.ok(maxDiff(r.maps[0], expected) < 1e-5, `resized run: max difference ${maxDiff(r.maps[0], expected)}`);
+    assert.ok(r.notices.some((n) => n.includes('stack 8 nm, model 4 nm') && n.includes('resized 2×')), r.notices.join('; '));
+
+    const asked = await one({ stack: at8, membraneModel: membrane, refiner: null, noRescale: true });
+    assert.ok(maxDiff(asked.maps[0], direct) < 1e-5, '--no-rescale runs at the stack\'s size');
+    assert.ok(asked.notices.some((n) => n.includes('as asked (--no-rescale)')), asked.notices.join('; '));
+
+    // --pixel-size wins over the metadata; within 10 % of the model's nothing is resized and nothing said.
+    const given = await one({ stack: at8, membraneModel: membrane, refiner: null, pixelSizeNm: 4.3 });
+    assert.ok(maxDiff(given.maps[0], direct) < 1e-5);
+    assert.ok(!given.notices.some((n) => n.startsWith('pixel size')), given.notices.join('; '));
+
+    const unknown = await one({ stack: bare, membraneModel: membrane, refiner: null });
+    assert.ok(maxDiff(unknown.maps[0], direct) < 1e-5);
+    assert.ok(unknown.notices.some((n) => n.includes('does not say its own') && n.includes('--pixel-size')), unknown.notices.join('; '));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

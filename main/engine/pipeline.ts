@@ -5,6 +5,7 @@ import { openStack } from '../io';
 import { normalizeSlice } from '../../ml/train/normalize';
 import { DEFAULT_TILE_PX, predictTiled } from '../../ml/infer/tiled';
 import { refineRounds } from '../../ml/infer/refine';
+import { inferenceScale, resample } from '../../ml/infer/resample';
 import { segment, type SegmentParams } from '../../ml/segmentation';
 import type { Labels, MembraneMap } from '../../ml/types';
 import { ensembleMeanVariance } from '../../ml/compress/binary';
@@ -34,6 +35,10 @@ export interface PipelineOptions {
   /** A binarized membrane model run as a stochastic ensemble of this many sampled networks (default 1: the model). */
   ensemble?: number;
   tilePx?: number;
+  /** The stack's in-plane pixel size in nm, where its metadata lacks it or is wrong. */
+  pixelSizeNm?: number;
+  /** Run at the stack's own pixel size even where the membrane model was trained at another one. */
+  noRescale?: boolean;
   threads?: number;
   onProgress?: (p: PipelineProgress) => void;
   onNotice?: (msg: string) => void;
@@ -105,10 +110,27 @@ export async function releaseModels(m: PipelineModels): Promise<void> {
   await m.refiner?.session.release();
 }
 
+/** Enlargement factors (x, y) that bring the stack to the membrane model's pixel size, with the line that says so. */
+export function pixelScale(stackNm: { x: number; y: number } | undefined, modelNm: number | undefined, noRescale?: boolean): { x: number; y: number; note: string | null } {
+  const fmt = (v: number) => `${Number(v.toPrecision(3))} nm`;
+  if (!modelNm) return { x: 1, y: 1, note: null };
+  if (!stackNm) return { x: 1, y: 1, note: `pixel size: the stack does not say its own; run as if it were the model's ${fmt(modelNm)} (--pixel-size <nm> to say it)` };
+  const x = inferenceScale(stackNm.x, modelNm);
+  const y = inferenceScale(stackNm.y, modelNm);
+  const size = stackNm.x === stackNm.y ? fmt(stackNm.x) : `${fmt(stackNm.x)} × ${fmt(stackNm.y)}`;
+  if (x === 1 && y === 1) return { x, y, note: null };
+  if (noRescale) return { x: 1, y: 1, note: `pixel size: stack ${size}, model ${fmt(modelNm)}; run at the stack's own size as asked (--no-rescale)` };
+  const by = x === y ? `${Number(x.toFixed(3))}×` : `${Number(x.toFixed(3))}× in x and ${Number(y.toFixed(3))}× in y`;
+  return { x, y, note: `pixel size: stack ${size}, model ${fmt(modelNm)}; slices are resized ${by} for the models and the maps back (--no-rescale runs at the stack's own size)` };
+}
+
 export async function* runPipeline(opts: PipelineOptions): AsyncGenerator<SliceResult> {
   const stack = await openStack(opts.stack, { onNotice: opts.onNotice });
   const models = opts.models ?? (await loadPipelineModels(opts));
   try {
+    const stackNm = opts.pixelSizeNm ? { x: opts.pixelSizeNm, y: opts.pixelSizeNm } : stack.info.pixelSizeNm;
+    const scale = pixelScale(stackNm, models.membrane.record.pixelSizeNm, opts.noRescale);
+    if (scale.note) opts.onNotice?.(scale.note);
     const slices = opts.slices ?? Array.from({ length: stack.info.depth }, (_, i) => i);
     // Thresholds given by the caller win over the stored ones.
     const segmentParams: Partial<SegmentParams> = { ...models.tuned?.params, ...opts.segment };
@@ -126,27 +148,32 @@ export async function* runPipeline(opts: PipelineOptions): AsyncGenerator<SliceR
       report('predict', z);
       const raw = await stack.readSlice(z);
       const { width: w, height: h } = raw;
-      const norm = normalizeSlice(raw);
+      // Models run at their own pixel size (sh × sw); everything they return is resized back to h × w.
+      const sh = Math.max(1, Math.round(h * scale.y));
+      const sw = Math.max(1, Math.round(w * scale.x));
+      const back = (m: Float32Array) => resample(m, 1, sh, sw, h, w);
+      const norm = resample(normalizeSlice(raw), 1, h, w, sh, sw);
       let map0: Float32Array;
       let uncertainty: MembraneMap | undefined;
       if (models.membrane.members) {
         // Each member is tiled on its own: the mean of tiled maps is the tiled mean (the same crops and blending).
         const maps: Float32Array[] = [];
-        for (const m of models.membrane.members) maps.push(await predictTiled(m, norm, 1, h, w, tiled(models.membrane)));
+        for (const m of models.membrane.members) maps.push(await predictTiled(m, norm, 1, sh, sw, tiled(models.membrane)));
         const { mean, variance } = ensembleMeanVariance(maps);
         map0 = mean;
-        uncertainty = { width: w, height: h, data: variance };
+        uncertainty = { width: w, height: h, data: back(variance) };
       } else {
-        map0 = await predictTiled(models.membrane.session, norm, 1, h, w, tiled(models.membrane));
+        map0 = await predictTiled(models.membrane.session, norm, 1, sh, sw, tiled(models.membrane));
       }
       done++;
       const maps = [map0];
       if (models.refiner && models.rounds > 0) {
         if (opts.signal?.aborted) throw new JobCancelled();
         report('refine', z);
-        maps.push(...(await refineRounds(models.refiner.session, models.refiner.inChannels, map0, norm, h, w, models.rounds, tiled(models.refiner))));
+        maps.push(...(await refineRounds(models.refiner.session, models.refiner.inChannels, map0, norm, sh, sw, models.rounds, tiled(models.refiner))));
         done += models.rounds;
       }
+      for (let r = 0; r < maps.length; r++) maps[r] = back(maps[r]);
       let labels: Labels | null = null;
       if (!opts.skipSegmentation) {
         report('segment', z);

@@ -18,7 +18,7 @@ import { loadInferenceModel, modelLabel } from './models';
 import { interleave, type LabelledSlice, type TrainingDataRecord } from './datasets';
 import { train, type ValidationSlice } from './train';
 import { exportModelFolder } from './export';
-import { loadModel, saveModel, type ModelRecord } from './model-store';
+import { loadModel, loadModelRecord, saveModel, type ModelRecord } from './model-store';
 import { chooseRounds, formatRoundScores, scoreRounds, tuneOnMaps } from './segmentation-tuning';
 import type { TunedSegmentation } from '../../ml/segmentation/tune';
 import { chooseTrainingMaps, refineAll } from './training-maps';
@@ -128,7 +128,10 @@ export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds:
   }
   for (const r of perRound) opts.log(formatRoundScores(r));
   const best = chooseRounds(perRound);
+  const { pixelSizeNm } = await loadModelRecord(opts.membrane);
   await exportModelFolder(opts.out, {
+    // The refiner works on maps at the membrane model's pixel size.
+    ...(pixelSizeNm ? { pixelSizeNm } : {}),
     rounds: best.rounds,
     segmentation,
     validation: best.validation,

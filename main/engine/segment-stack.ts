@@ -34,7 +34,8 @@ export async function segmentStack(opts: SegmentStackOptions): Promise<SegmentSt
   try {
     await mkdir(opts.out, { recursive: true });
     const rounds = models.rounds;
-    const pixelSizeNm = probe.info.pixelSizeNm;
+    // The outputs carry the stack's pixel size (the one given with --pixel-size first).
+    const pixelSizeNm = opts.pixelSizeNm ? { ...probe.info.pixelSizeNm, x: opts.pixelSizeNm, y: opts.pixelSizeNm } : probe.info.pixelSizeNm;
     type Picked = { rounds: Image2D[]; labels: Image2D | null; uncertainty?: Image2D };
     const outputs: Array<{ path: string; channel: SliceChannel<Image2D>; pick: (r: Picked) => Image2D; description: string }> = [];
     const add = (name: string, pick: (r: Picked) => Image2D, description: string) =>

@@ -10,7 +10,7 @@ import { EXIT_OK, EXIT_PARTIAL, UsageError, type Command, type CommandContext } 
 import { num, str } from '../options';
 import { DEFAULT_TILE_PX } from '../../../ml/infer/tiled';
 import { createProgressBar, formatDuration } from '../progress';
-import { paramsFrom } from './segment';
+import { paramsFrom, pixelSizeFrom } from './segment';
 import { resolveModels } from './segment-model';
 
 export function batchParams(ctx: CommandContext): BatchParams {
@@ -20,6 +20,7 @@ export function batchParams(ctx: CommandContext): BatchParams {
     tta: ctx.values.tta === true,
     tilePx: num(ctx, 'tile', DEFAULT_TILE_PX, { min: 64, int: true }),
     writeRounds: ctx.values['no-round-maps'] !== true,
+    ...pixelSizeFrom(ctx),
   };
 }
 
@@ -91,6 +92,8 @@ export const batchOptions = {
   tta: { type: 'boolean' },
   tile: { type: 'string' },
   'no-round-maps': { type: 'boolean' },
+  'pixel-size': { type: 'string' },
+  'no-rescale': { type: 'boolean' },
   method: { type: 'string' },
   'seed-threshold': { type: 'string' },
   threshold: { type: 'string' },
@@ -131,7 +134,8 @@ Options:
   --report                      write <out>/report.html: thumbnails, timings, scores and plots per item, self-contained
   --verify                      re-hash inputs and outputs instead of trusting sizes and modification times
   --json                        print the summary as one JSON object on stdout
-  --tta, --tile <px>, --no-round-maps, --method, --seed-threshold, --threshold, --agglomeration-threshold, --min-size
+  --tta, --tile <px>, --no-round-maps, --pixel-size <nm>, --no-rescale, --method, --seed-threshold, --threshold,
+  --agglomeration-threshold, --min-size
                                 as for \`emseg segment\`
 
 On a cluster (see \`emseg slurm\`):

@@ -13,6 +13,7 @@ import { SAMPLE_DATA } from '../../engine/models';
 import type { Project, StoredResults } from '../../project/store';
 import type { SegmentParams } from '../../../ml/segmentation';
 import { pipelineResults, storedLine } from './segment-project';
+import { pixelSizeFrom } from './segment';
 
 async function hasModel(dir: string): Promise<boolean> {
   return access(join(dir, 'model.json')).then(() => true, () => false);
@@ -53,6 +54,7 @@ export async function segmentWithModels(ctx: CommandContext, stack: string, outD
     ensemble: num(ctx, 'ensemble', 1, { min: 1, max: 64, int: true }),
     tilePx: num(ctx, 'tile', DEFAULT_TILE_PX, { min: 64, int: true }),
     writeRounds: ctx.values['no-round-maps'] !== true,
+    ...pixelSizeFrom(ctx),
     results: project ? (slices) => (stored = project.storeResults(pipelineResults(slices))) : undefined,
     onProgress: (p) => bar.update(p.done, p.total, `${p.stage} slice ${p.slice ?? ''}`),
     onNotice: (m) => (ctx.quiet ? undefined : ctx.err(`notice: ${m}`)),

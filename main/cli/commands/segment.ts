@@ -112,6 +112,15 @@ export function paramsFrom(ctx: CommandContext): Partial<SegmentParams> {
   return p;
 }
 
+/** --pixel-size and --no-rescale: how the stack's pixel size is matched to the models'; shared by segment and batch. */
+export function pixelSizeFrom(ctx: CommandContext): { pixelSizeNm?: number; noRescale?: true } {
+  const p: { pixelSizeNm?: number; noRescale?: true } = {};
+  const nm = numberOption(ctx, 'pixel-size', 0.01, 1e6);
+  if (nm !== undefined) p.pixelSizeNm = nm;
+  if (ctx.values['no-rescale'] === true) p.noRescale = true;
+  return p;
+}
+
 /**
  * The labels just written to labels.tif with the maps they came from, as a project stores them: the given map stands
  * as the slice's one round (it is the map the labels were made from, and the one a split in the app should flood).
@@ -202,6 +211,11 @@ Options:
   --tile <px>                       inference tile edge (default 1536: about 1 GB; any slice size works;
                                     smaller tiles use less memory and recompute more overlap)
   --no-round-maps                   do not write membrane-round-<r>.tif
+  --pixel-size <nm>                 the stack's in-plane pixel size, where its metadata (ImageJ, OME, TIFF
+                                    resolution) lacks it or is wrong. Slices whose pixel size differs by more than
+                                    10 % from the one the membrane model was trained at (model.json pixelSizeNm; the
+                                    shipped models: 4 nm) are resized to it for the models, and the maps back
+  --no-rescale                      run the models at the stack's own pixel size whatever it is
   --membrane <stack>                segment these membrane maps instead of running the models
   --out <dir>                       output folder (created if missing)
   --project <dir>                   also store the results in this EMSeg project, which must be one of <stack>, as
@@ -234,6 +248,8 @@ Options:
     ensemble: { type: 'string' },
     tile: { type: 'string' },
     'no-round-maps': { type: 'boolean' },
+    'pixel-size': { type: 'string' },
+    'no-rescale': { type: 'boolean' },
     project: { type: 'string' },
   },
   async run(ctx) {

@@ -3,7 +3,7 @@
 import os from 'node:os';
 import { join } from 'node:path';
 import type { Command } from '../command';
-import { labelledData, num, str, weightingOption } from '../options';
+import { labelledData, num, str, trainingPixelSize, weightingOption } from '../options';
 import { createProgressBar } from '../progress';
 import { toTrainingSlice, toValidationSlice } from '../../engine/datasets';
 import { train } from '../../engine/train';
@@ -45,6 +45,8 @@ Options:
   --malis <λ>                    add the constrained MALIS loss (Turaga 2009, Funke 2018) with weight λ: the pixels
                                  where the map would merge two cells or split one are weighed by the pixel pairs they
                                  decide (default 0 = off; 1 weighs each of its passes like the per-pixel loss)
+  --pixel-size <nm>              the training images' in-plane pixel size, where their metadata lacks it (ISBI 2012:
+                                 4); stored with the model, so that emseg segment resizes other stacks to it
   --eval-every <n>               steps between validations and checkpoints (default 200)
   --workers <n>                  training threads (default: number of cores)
   --init <model dir>             fine-tune from an existing membrane model
@@ -54,11 +56,12 @@ Options:
     images: { type: 'string' }, labels: { type: 'string' }, 'label-membrane-value': { type: 'string' }, 'val-slices': { type: 'string' },
     'train-slices': { type: 'string' }, out: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, crop: { type: 'string' },
     lr: { type: 'string' }, 'base-channels': { type: 'string' }, depth: { type: 'string' }, elastic: { type: 'string' }, weighting: { type: 'string' },
-    malis: { type: 'string' }, 'eval-every': { type: 'string' }, workers: { type: 'string' }, init: { type: 'string' }, seed: { type: 'string' },
+    malis: { type: 'string' }, 'pixel-size': { type: 'string' }, 'eval-every': { type: 'string' }, workers: { type: 'string' }, init: { type: 'string' }, seed: { type: 'string' },
   },
   async run(ctx) {
     const out = str(ctx, 'out', true);
     const { membraneValue: mv, trainSet, valSet, record: data } = await labelledData(ctx);
+    const pixelSizeNm = await trainingPixelSize(ctx);
     const weighting = weightingOption(ctx, 'balanced');
     const depth = num(ctx, 'depth', 4, { min: 1, max: 6, int: true });
     const config: UNetConfig = { kind: 'unet', baseChannels: num(ctx, 'base-channels', 16, { min: 1, int: true }), depth, inChannels: 1 };
@@ -75,7 +78,7 @@ Options:
       evalEvery: num(ctx, 'eval-every', 200, { min: 1, int: true }),
       score: async (maps) => scoreMembraneStack(maps, gts),
       init: init ? (await loadModel(init)).weights : undefined,
-      record: { training: { ...data, ...(init ? { initFrom: init } : {}) } },
+      record: { ...(pixelSizeNm ? { pixelSizeNm } : {}), training: { ...data, ...(init ? { initFrom: init } : {}) } },
       log: (line) => (ctx.quiet ? undefined : ctx.err(line)),
       onProgress: (p) => bar.update(p.step, p.steps, `loss ${p.loss.toFixed(4)}${p.lastVal ? ` val vrand ${p.lastVal.vrand.toFixed(4)}` : ''}`),
     });

@@ -169,6 +169,11 @@ test('refine: each refinement round renders, and its difference to the previous 
 
 test('segment: labels render in random colours, boundaries only, and hover shows the label id', async () => {
   await runJob('segment');
+  // What the engine said shows with the job: the sample's PNG slices do not say their pixel size, and the watershed
+  // runs at the thresholds stored with the models.
+  const notices = page.locator('[data-testid^="job-j"]').first().getByTestId('job-notice');
+  await expect(notices.filter({ hasText: 'pixel size: the stack does not say its own' })).toHaveCount(1);
+  await expect(notices.filter({ hasText: 'segmentation: watershed seeds' })).toHaveCount(1);
   await expect(page.getByTestId('layer-labels')).toBeVisible();
   await onlyLayers(['labels']);
   const filled = await pixels(viewer());
@@ -207,7 +212,7 @@ test('a running job shows progress and can be cancelled', async () => {
   await expect(job).toHaveAttribute('data-state', 'running');
   const jobId = ((await job.getAttribute('data-testid')) ?? '').replace('job-', '');
   // Wait for the first progress report so the cancel hits a job that is really computing.
-  await expect(job.locator('.hint').last()).toHaveText(/^\d+\/[1-9]\d* · /, { timeout: 60_000 });
+  await expect(job.getByTestId('job-progress')).toHaveText(/^\d+\/[1-9]\d* · /, { timeout: 60_000 });
   await page.getByTestId(`cancel-${jobId}`).click();
   await expect(job).toHaveAttribute('data-state', 'cancelled', { timeout: 10_000 });
   await expect(page.getByTestId(`cancel-${jobId}`)).toHaveCount(0);

@@ -111,6 +111,11 @@ export interface JobInfo {
   finishedAt: number | null;
   /** One line for the user when state is 'failed'. */
   error: string | null;
+  /**
+   * What the engine said while running, one line each: how the stack's pixel size was matched to the model's, which
+   * stored thresholds it segments at.
+   */
+  notices: string[];
   /** Slices whose results can be read now. */
   readySlices: number[];
   /** Membrane maps stored per slice: round 0 is the membrane model's output, round r the r-th refinement. */

@@ -41,7 +41,7 @@ async function run(job: StartJob): Promise<void> {
     segment: params.segment as Partial<SegmentParams> | undefined,
     tta: params.tta,
     onProgress: (p) => post({ type: 'progress', ...p }),
-    onNotice: (msg) => process.stderr.write(`emseg job: ${msg}\n`),
+    onNotice: (message) => post({ type: 'notice', message }),
   };
   for await (const r of runPipeline(opts)) {
     // Predict keeps round 0 only; refine and segment keep every round, so the viewer can show what each round changed.

@@ -79,6 +79,12 @@ test('jobs run one at a time, report progress, ETA and ready slices, then finish
   assert.equal(eta, 5, '1 s per unit since the first report, 5 units left');
   procs[0].emit({ type: 'slice', z: 0, rounds: 3, hasLabels: true });
   assert.deepEqual(m.list()[0].readySlices, [0]);
+  // The engine's one-line notices are kept with the job, each once, and pushed with it.
+  const said = 'pixel size: stack 8 nm, model 4 nm; slices are resized 2× for the models and the maps back';
+  procs[0].emit({ type: 'notice', message: said });
+  procs[0].emit({ type: 'notice', message: said });
+  assert.deepEqual(m.list()[0].notices, [said]);
+  assert.ok(events.some((e) => e.type === 'job' && e.job.jobId === a.jobId && e.job.notices.includes(said)));
   assert.ok(events.some((e) => e.type === 'slice' && e.z === 0 && e.jobId === a.jobId));
   procs[0].emit({ type: 'done' });
   procs[0].exit(0);

@@ -27,6 +27,8 @@ interface Job {
 
 // Progress events at most this often per job: a bar needs no more, and a 1000-slice job would flood the socket.
 const PROGRESS_EVENT_INTERVAL_MS = 200;
+/** A job keeps at most this many distinct notices (the engine says each once per run). */
+const MAX_NOTICES = 20;
 
 export class JobManager {
   private readonly jobs = new Map<string, Job>();
@@ -66,6 +68,7 @@ export class JobManager {
         startedAt: null,
         finishedAt: null,
         error: null,
+        notices: [],
         readySlices: [],
         rounds: 0,
         hasLabels: false,
@@ -97,7 +100,7 @@ export class JobManager {
     const job: Job = {
       info: {
         jobId, kind, stackId: stack.stackId, stackName: stack.name, state: 'done', done: result.slices.length, total: result.slices.length,
-        stage: result.stage, etaSeconds: 0, createdAt: t, startedAt: t, finishedAt: t, error: null, readySlices: [],
+        stage: result.stage, etaSeconds: 0, createdAt: t, startedAt: t, finishedAt: t, error: null, notices: [], readySlices: [],
         rounds: result.rounds, hasLabels: result.hasLabels,
       },
       stackPath: stack.path,
@@ -145,7 +148,7 @@ export class JobManager {
   }
 
   private snapshot(j: Job): JobInfo {
-    return { ...j.info, readySlices: [...j.ready].sort((a, b) => a - b) };
+    return { ...j.info, notices: [...j.info.notices], readySlices: [...j.ready].sort((a, b) => a - b) };
   }
 
   private emit(j: Job): void {
@@ -214,6 +217,10 @@ export class JobManager {
         job.info.rounds = Math.max(job.info.rounds, m.rounds);
         job.info.hasLabels ||= m.hasLabels;
         this.opts.emit({ type: 'slice', jobId: job.info.jobId, z: m.z });
+        this.emit(job);
+        break;
+      case 'notice':
+        if (!job.info.notices.includes(m.message) && job.info.notices.length < MAX_NOTICES) job.info.notices.push(m.message);
         this.emit(job);
         break;
       case 'done':

@@ -17,6 +17,8 @@ export type FromJob =
   | { type: 'progress'; done: number; total: number; stage: string; slice?: number }
   /** Results of slice z are on disk: `rounds` membrane maps, and labels when hasLabels. */
   | { type: 'slice'; z: number; rounds: number; hasLabels: boolean }
+  /** One line the engine said about the run (shown with the job). */
+  | { type: 'notice'; message: string }
   | { type: 'done' }
   | { type: 'error'; message: string };
 

@@ -104,7 +104,7 @@ export function JobsPanel({ api, nativePicker, stack, z, jobs, onStart, onCancel
                 )}
               </div>
               <progress max={1} value={frac} />
-              <div className="hint">
+              <div className="hint" data-testid="job-progress">
                 {j.done}/{j.total || '?'} · {j.stage}
                 {active && j.etaSeconds !== null ? ` · ${eta(j.etaSeconds)}` : ''}
                 {j.membraneModel !== undefined && (
@@ -113,6 +113,11 @@ export function JobsPanel({ api, nativePicker, stack, z, jobs, onStart, onCancel
                   </span>
                 )}
               </div>
+              {j.notices.map((n) => (
+                <div key={n} className="hint job-notice" data-testid="job-notice">
+                  {n}
+                </div>
+              ))}
               {j.error && <div className="error">{j.error}</div>}
             </li>
           );

@@ -205,6 +205,14 @@ test('ground truth renders when the stack has one', async () => {
   await onlyLayers(['raw', 'map', 'labels']);
 });
 
+test('a pixel size typed in the Jobs panel is matched to the model\'s, and the job says so', async () => {
+  await page.getByTestId('pixel-size').fill('8');
+  await runJob('predict');
+  const notices = page.locator('[data-testid^="job-j"]').first().getByTestId('job-notice');
+  await expect(notices.filter({ hasText: 'pixel size: stack 8 nm, model 4 nm; slices are resized 2×' })).toHaveCount(1);
+  await page.getByTestId('pixel-size').fill('');
+});
+
 test('a running job shows progress and can be cancelled', async () => {
   await page.getByTestId('scope-all').check();
   await page.getByTestId('start-segment').click();

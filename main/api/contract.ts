@@ -90,6 +90,8 @@ export interface JobParams {
   refiner?: string;
   /** Segmentation parameters passed to the engine as they are (it checks their meaning). */
   segment?: Record<string, number | string | boolean>;
+  /** The stack's in-plane pixel size in nm, over its metadata (the models run resized to their own pixel size). */
+  pixelSizeNm?: number;
 }
 
 export interface JobInfo {
@@ -561,6 +563,11 @@ const batchKey: Guard<string> = (v, at) => {
 
 const tile = { z: int(0, MAX_Z), level: int(0, MAX_LEVEL), tx: int(0, MAX_TILE_INDEX), ty: int(0, MAX_TILE_INDEX) };
 
+const num =
+  (min: number, max: number): Guard<number> =>
+  (v, at) =>
+    typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max ? v : fail(at, `a number in [${min}, ${max}]`);
+
 const jobParams = obj<JobParams>({
   slices: opt(arrayOf(int(0, MAX_Z), 100_000)),
   rounds: opt(int(0, 20)),
@@ -568,12 +575,8 @@ const jobParams = obj<JobParams>({
   membraneModel: opt(pathString),
   refiner: opt(pathString),
   segment: opt(segmentParams),
+  pixelSizeNm: opt(num(0.01, 1e6)),
 });
-
-const num =
-  (min: number, max: number): Guard<number> =>
-  (v, at) =>
-    typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max ? v : fail(at, `a number in [${min}, ${max}]`);
 
 // Ids are uint32 on disk; 0 is the boundary.
 const MAX_SEGMENT_ID = 0xffffffff;

@@ -40,6 +40,7 @@ async function run(job: StartJob): Promise<void> {
     skipSegmentation: kind === 'predict' || kind === 'refine',
     segment: params.segment as Partial<SegmentParams> | undefined,
     tta: params.tta,
+    pixelSizeNm: params.pixelSizeNm,
     onProgress: (p) => post({ type: 'progress', ...p }),
     onNotice: (message) => post({ type: 'notice', message }),
   };

@@ -34,6 +34,7 @@ export function JobsPanel({ api, nativePicker, stack, z, jobs, onStart, onCancel
   const [scope, setScope] = useState<'slice' | 'all'>('slice');
   const [rounds, setRounds] = useState('');
   const [tta, setTta] = useState(false);
+  const [pixelSize, setPixelSize] = useState('');
   const [refiner, setRefiner] = useState('');
   const [picking, setPicking] = useState(false);
   const models = useModels(api, onError);
@@ -41,6 +42,7 @@ export function JobsPanel({ api, nativePicker, stack, z, jobs, onStart, onCancel
     ...(scope === 'slice' ? { slices: [z] } : {}),
     ...(rounds.trim() !== '' ? { rounds: Number(rounds) } : {}),
     ...(tta ? { tta: true } : {}),
+    ...(Number(pixelSize) > 0 ? { pixelSizeNm: Number(pixelSize) } : {}),
     ...(models.chosenModel !== undefined ? { membraneModel: models.chosenModel } : {}),
     ...(refiner.trim() !== '' ? { refiner: refiner.trim() } : {}),
   });
@@ -80,6 +82,19 @@ export function JobsPanel({ api, nativePicker, stack, z, jobs, onStart, onCancel
         </label>
         <label title="Test-time augmentation: average over 8 flips and rotations (8× slower)">
           <input type="checkbox" checked={tta} onChange={(e) => setTta(e.target.checked)} /> TTA
+        </label>
+        <label title="The stack's pixel size in nm; empty = what its file says. Stacks imaged at another pixel size than the model's are resized to the model's for it, and the maps back.">
+          nm/px{' '}
+          <input
+            type="number"
+            min={0.01}
+            step="any"
+            value={pixelSize}
+            placeholder={stack?.pixelSizeNm ? String(Number(stack.pixelSizeNm.x.toPrecision(3))) : 'unknown'}
+            onChange={(e) => setPixelSize(e.target.value)}
+            className="small"
+            data-testid="pixel-size"
+          />
         </label>
       </div>
       <details className="job-models">

@@ -2,10 +2,11 @@
 // validation improves, checkpoints are written, and a second run resumes where the first stopped.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { train, type TrainOptions } from './train';
+import { readCheckpoint, train, writeCheckpoint, type TrainOptions } from './train';
+import type { ModelRecord } from './model-store';
 import { DEFAULT_AUGMENT, type TrainingSlice } from '../../ml/train/augment';
 import { scoreMembraneStack } from '../../ml/metrics';
 import { Rng } from '../../ml/train/rng';
@@ -93,6 +94,38 @@ test('the MALIS term trains through the worker threads and is recorded with the 
     // The same bar as the plain run above: the term must not stop the network from learning the grid.
     assert.ok(record.validation.pixelError < 0.2, `pixel error after 30 steps: ${record.validation.pixelError}`);
     assert.ok(record.validation.vrand > 0.8, `best V_rand ${record.validation.vrand}`);
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+});
+
+test('a checkpoint is swapped in whole, and resuming finds it wherever a kill left it', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'emseg-ckpt-'));
+  try {
+    const dir = join(out, 'checkpoint');
+    const record: ModelRecord = { format: 'emseg-model', version: 1, role: 'membrane', config: { kind: 'unet', baseChannels: 1, depth: 1, inChannels: 1 }, weights: [{ name: 'w', shape: [2] }] };
+    const save = (step: number) =>
+      writeCheckpoint(dir, record, [Float32Array.of(step, step)], [{ name: 'm', shape: [2], data: Float32Array.of(-step, -step) }], { step, elapsedS: step, best: null, seed: 1 });
+    await save(10);
+    await save(20);
+    assert.deepEqual((await readdir(out)).sort(), ['checkpoint'], 'no .next or .prev left behind');
+    assert.equal((await readCheckpoint(dir))?.state.step, 20);
+
+    // Killed while writing the next one (no state.json yet): the current one stands.
+    await cp(dir, `${dir}.next`, { recursive: true });
+    await rm(join(`${dir}.next`, 'state.json'));
+    assert.deepEqual(await readCheckpoint(dir).then((c) => c && [c.dir, c.state.step]), [dir, 20]);
+    // Killed after the next one was complete, before or between the renames: the next one, else the previous one.
+    await save(30);
+    await cp(dir, `${dir}.next`, { recursive: true });
+    await rename(dir, `${dir}.prev`);
+    assert.deepEqual(await readCheckpoint(dir).then((c) => c && [c.dir, c.state.step]), [`${dir}.next`, 30]);
+    await rm(`${dir}.next`, { recursive: true });
+    assert.deepEqual(await readCheckpoint(dir).then((c) => c && [c.dir, c.state.step]), [`${dir}.prev`, 30]);
+    // The next write cleans up after the kill.
+    await save(40);
+    assert.deepEqual((await readdir(out)).sort(), ['checkpoint']);
+    assert.equal((await readCheckpoint(dir))?.state.step, 40);
   } finally {
     await rm(out, { recursive: true, force: true });
   }

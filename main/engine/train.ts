@@ -6,7 +6,7 @@
 //   <out>/snapshots/step-N/   weights at every validation, kept small (the refiner picks its training maps from them)
 //   <out>/history.jsonl       one line per validation
 //   <out>/model.json, weights.bin   the best model by validation V_rand, updated as training goes
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
@@ -69,7 +69,7 @@ export interface TrainProgress {
   lastVal?: Record<string, number>;
 }
 
-interface CheckpointState {
+export interface CheckpointState {
   step: number;
   elapsedS: number;
   best: { step: number; vrand: number } | null;
@@ -109,6 +109,37 @@ async function readState(dir: string): Promise<CheckpointState | null> {
 }
 
 /**
+ * A checkpoint is five files (weights, Adam's moments and their shapes, the record, the progress), and a process killed
+ * while writing them in place would leave the weights of one step with the optimizer and step count of another. So it
+ * is written whole into `<dir>.next` (state.json last, so a folder with one is complete) and swapped in by two renames.
+ */
+export async function writeCheckpoint(dir: string, record: ModelRecord, weights: Float32Array[], optimizer: NamedArray[], state: CheckpointState): Promise<void> {
+  const next = `${dir}.next`;
+  const prev = `${dir}.prev`;
+  await rm(next, { recursive: true, force: true });
+  await saveModel(next, record, weights, optimizer);
+  await writeFileAtomic(join(next, 'state.json'), JSON.stringify(state));
+  await rm(prev, { recursive: true, force: true });
+  await rename(dir, prev).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+  });
+  await rename(next, dir);
+  await rm(prev, { recursive: true, force: true });
+}
+
+/**
+ * The checkpoint to resume from, wherever a kill during writeCheckpoint left it: a complete `<dir>.next` (newer than
+ * `<dir>`), else `<dir>`, else `<dir>.prev` (killed between the renames).
+ */
+export async function readCheckpoint(dir: string): Promise<{ dir: string; state: CheckpointState } | null> {
+  for (const d of [`${dir}.next`, dir, `${dir}.prev`]) {
+    const state = await readState(d);
+    if (state) return { dir: d, state };
+  }
+  return null;
+}
+
+/**
  * The boundary term of each target, computed once per target array: the refiner's training pool repeats the same
  * targets (every stage's maps, every --map-sources set) and train() runs once per stage.
  */
@@ -138,13 +169,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const model = buildModel(opts.config);
   let state: CheckpointState = { step: 0, elapsedS: 0, best: null, seed: opts.seed };
   let optimizer: NamedArray[] = [];
-  const resumed = await readState(ckptDir);
+  const resumed = await readCheckpoint(ckptDir);
   if (resumed) {
-    const ck = await loadModel(ckptDir);
+    const ck = await loadModel(resumed.dir);
     setWeights(model, ck.weights);
-    optimizer = await loadOptimizer(ckptDir);
-    state = resumed;
-    log(`resuming from step ${state.step} of ${opts.steps} (${ckptDir})`);
+    optimizer = await loadOptimizer(resumed.dir);
+    state = resumed.state;
+    log(`resuming from step ${state.step} of ${opts.steps} (${resumed.dir})`);
   } else if (opts.init) {
     setWeights(model, opts.init);
   }
@@ -230,8 +261,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       };
       await saveModel(join(opts.out, 'snapshots', `step-${String(step).padStart(6, '0')}`), record, weights);
       if (isBest) await saveModel(opts.out, record, weights);
-      await saveModel(ckptDir, record, weights, opt);
-      await writeFileAtomic(join(ckptDir, 'state.json'), JSON.stringify(state));
+      await writeCheckpoint(ckptDir, record, weights, opt, state);
       await writeFile(history, `${JSON.stringify({ step, elapsedS: Math.round(elapsedS), loss: emaLoss, ...scores })}\n`, { flag: 'a' });
       log(`step ${step}: loss ${emaLoss.toFixed(4)} val ${Object.entries(scores).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(' ')}${isBest ? ' (best)' : ''}`);
     };

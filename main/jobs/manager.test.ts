@@ -84,6 +84,7 @@ test('jobs run one at a time, report progress, ETA and ready slices, then finish
   procs[0].emit({ type: 'notice', message: said });
   procs[0].emit({ type: 'notice', message: said });
   assert.deepEqual(m.list()[0].notices, [said]);
+  assert.equal(events.filter((e) => e.type === 'job' && e.job.notices.includes(said)).length, 1, 'a repeated notice is not pushed again');
   assert.ok(events.some((e) => e.type === 'job' && e.job.jobId === a.jobId && e.job.notices.includes(said)));
   assert.ok(events.some((e) => e.type === 'slice' && e.z === 0 && e.jobId === a.jobId));
   procs[0].emit({ type: 'done' });

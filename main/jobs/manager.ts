@@ -220,8 +220,10 @@ export class JobManager {
         this.emit(job);
         break;
       case 'notice':
-        if (!job.info.notices.includes(m.message) && job.info.notices.length < MAX_NOTICES) job.info.notices.push(m.message);
-        this.emit(job);
+        if (!job.info.notices.includes(m.message) && job.info.notices.length < MAX_NOTICES) {
+          job.info.notices.push(m.message);
+          this.emit(job);
+        }
         break;
       case 'done':
         job.info.done = job.info.total;

@@ -1,7 +1,7 @@
 // Jobs: start predict (membrane model), refine (plus refinement rounds) and segment (plus watershed) on the open
 // stack, all slices or the current one, with the membrane model chosen in the model picker; follow progress and ETA;
 // cancel. The list shows every job of the session.
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { EmsegApi, JobInfo, JobKind, JobParams, StackSummary } from '../../main/api/contract';
 import { ModelPicker, modelSummary, useModels } from './ModelPicker';
 
@@ -35,6 +35,9 @@ export function JobsPanel({ api, nativePicker, stack, z, jobs, onStart, onCancel
   const [rounds, setRounds] = useState('');
   const [tta, setTta] = useState(false);
   const [pixelSize, setPixelSize] = useState('');
+  // A pixel size typed for one stack is not another's.
+  const stackId = stack?.stackId;
+  useEffect(() => setPixelSize(''), [stackId]);
   const [refiner, setRefiner] = useState('');
   const [picking, setPicking] = useState(false);
   const models = useModels(api, onError);

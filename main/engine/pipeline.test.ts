@@ -100,6 +100,16 @@ test('a stack of another pixel size runs resized to the model\'s, and its maps c
     const r = await one({ stack: at8, membraneModel: membrane, refiner: null });
     assert.deepEqual([r.w, r.h, r.labels.length], [w, h, w * h], 'maps and labels at the stack\'s own size');
     assert.ok(maxDiff(r.maps[0], expected) < 1e-5, `resized run: max difference ${maxDiff(r.maps[0], expected)}`);
+
+    // Refinement runs on the enlarged map (not on the map shrunk back), and its rounds come back at the stack's size.
+    const refiner = await tinyModel(join(dir, 'refiner'), { kind: 'refiner', inChannels: 1, branchLayers: 2, channels: 3, headLayers: 1 }, 'refiner', 1, 4);
+    const rm1 = await loadInferenceModel(refiner);
+    const round1 = resample(await predictTiled(rm1.session, big, 1, 2 * h, 2 * w, { tilePx: 1024, marginPx: rm1.marginPx, multiple: 1 }), 1, 2 * h, 2 * w, h, w);
+    await rm1.session.release();
+    const refined = await one({ stack: at8, membraneModel: membrane, refiner, rounds: 1 });
+    assert.equal(refined.maps.length, 2);
+    assert.ok(maxDiff(refined.maps[0], expected) < 1e-5);
+    assert.ok(maxDiff(refined.maps[1], round1) < 1e-5, `round 1: max difference ${maxDiff(refined.maps[1], round1)}`);
     assert.ok(r.notices.some((n) => n.includes('stack 8 nm, model 4 nm') && n.includes('resized 2×')), r.notices.join('; '));
 
     const asked = await one({ stack: at8, membraneModel: membrane, refiner: null, noRescale: true });

@@ -166,14 +166,13 @@ export async function* runPipeline(opts: PipelineOptions): AsyncGenerator<SliceR
         map0 = await predictTiled(models.membrane.session, norm, 1, sh, sw, tiled(models.membrane));
       }
       done++;
-      const maps = [map0];
+      const maps = [back(map0)];
       if (models.refiner && models.rounds > 0) {
         if (opts.signal?.aborted) throw new JobCancelled();
         report('refine', z);
-        maps.push(...(await refineRounds(models.refiner.session, models.refiner.inChannels, map0, norm, sh, sw, models.rounds, tiled(models.refiner))));
+        maps.push(...(await refineRounds(models.refiner.session, models.refiner.inChannels, map0, norm, sh, sw, models.rounds, tiled(models.refiner), back)));
         done += models.rounds;
       }
-      for (let r = 0; r < maps.length; r++) maps[r] = back(maps[r]);
       let labels: Labels | null = null;
       if (!opts.skipSegmentation) {
         report('segment', z);

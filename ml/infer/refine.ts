@@ -14,13 +14,16 @@ export function refinerInput(map: Float32Array, raw: Float32Array | null, inChan
   return x;
 }
 
-/** Maps after rounds 1..rounds (round 0, the input, is not repeated). */
-export async function refineRounds(model: MapModel, inChannels: number, map0: Float32Array, raw: Float32Array | null, height: number, width: number, rounds: number, opts: TiledOptions): Promise<Float32Array[]> {
+/**
+ * Maps after rounds 1..rounds (round 0, the input, is not repeated), each passed through `keep` as it is made (the
+ * pipeline resizes them back to the stack's pixel size there, so only the current round stays at the model's).
+ */
+export async function refineRounds(model: MapModel, inChannels: number, map0: Float32Array, raw: Float32Array | null, height: number, width: number, rounds: number, opts: TiledOptions, keep: (m: Float32Array) => Float32Array = (m) => m): Promise<Float32Array[]> {
   const out: Float32Array[] = [];
   let current = map0;
   for (let r = 1; r <= rounds; r++) {
     current = await predictTiled(model, refinerInput(current, raw, inChannels), inChannels, height, width, opts);
-    out.push(current);
+    out.push(keep(current));
   }
   return out;
 }

@@ -195,6 +195,8 @@ export interface ModelInfo {
   sparsity: number | null;
   /** Where the figures come from: a report row, the validation scores written with the model, or none yet. */
   measured: 'report' | 'validation' | null;
+  /** The in-plane pixel size (nm) the model was trained at, which stacks are resized to for it; null: not recorded. */
+  pixelSizeNm: number | null;
 }
 
 export interface ModelList {

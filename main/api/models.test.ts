@@ -109,11 +109,11 @@ test('the list: shipped, compressed and opened membrane models with their table 
     // The shipped model was the int8 report's reference row: its speed and scores come from there.
     assert.deepEqual(byName('membrane'), {
       path: shipped, name: 'membrane', origin: 'shipped', method: 'none', fileBytes: (await stat(join(DEFAULT_MEMBRANE_MODEL, 'model.onnx'))).size,
-      mpxPerS: 0.64, speedup: 1, vrand: 0.9693, vinfo: 0.9766, deltaVrand: null, sparsity: null, measured: 'report',
+      mpxPerS: 0.64, speedup: 1, vrand: 0.9693, vinfo: 0.9766, deltaVrand: null, sparsity: null, measured: 'report', pixelSizeNm: 4,
     } satisfies ModelInfo);
     assert.deepEqual(byName('int8'), {
       path: await realpath(join(compressed, 'int8')), name: 'int8', origin: 'compressed', method: 'int8', fileBytes: 2_000_000,
-      mpxPerS: 1.28, speedup: 2, vrand: 0.9653, vinfo: 0.9741, deltaVrand: -0.004, sparsity: null, measured: 'report',
+      mpxPerS: 1.28, speedup: 2, vrand: 0.9653, vinfo: 0.9741, deltaVrand: -0.004, sparsity: null, measured: 'report', pixelSizeNm: 4,
     } satisfies ModelInfo);
     const relief = byName('relief');
     assert.equal(relief.deltaVrand, -0.01, 'against the source validation V_rand when the report kept no reference');
@@ -125,9 +125,10 @@ test('the list: shipped, compressed and opened membrane models with their table 
     assert.deepEqual([lp.measured, lp.fileBytes, lp.mpxPerS, lp.vrand, lp.deltaVrand, lp.sparsity], [null, 1234, null, null, null, 0.4]);
 
     // A folder of the user's: opened through the guard, listed, chosen.
-    const mine = await modelFolder(join(dir, 'home', 'my-models', 'mine'), { validation: { vrand: 0.96, vinfo: 0.97 } }, 5000);
+    const mine = await modelFolder(join(dir, 'home', 'my-models', 'mine'), { validation: { vrand: 0.96, vinfo: 0.97 }, pixelSizeNm: undefined }, 5000);
     const opened = await call<ModelInfo>(door, 'openModel', { path: join(dir, 'home', 'my-models', 'mine') });
     assert.deepEqual([opened.path, opened.origin, opened.method, opened.measured, opened.vrand, opened.deltaVrand], [mine, 'opened', 'none', 'validation', 0.96, null]);
+    assert.equal(opened.pixelSizeNm, null, 'a model trained without a known pixel size says so');
     // Opening a listed folder again adds nothing.
     await call<ModelInfo>(door, 'openModel', { path: mine });
     assert.equal((await call<{ chosen: string }>(door, 'chooseModel', { path: join(compressed, 'int8') })).chosen, byName('int8').path);

@@ -112,7 +112,10 @@ async function readFolder(dir: string, origin: ModelInfo['origin']): Promise<Fou
 }
 
 function infoOf(f: Found, references: Map<string, Reference>): ModelInfo {
-  return { path: f.path, name: basename(f.path), origin: f.origin, fileBytes: f.fileBytes, ...modelFigures(f.record, references.get(f.path)) };
+  return {
+    path: f.path, name: basename(f.path), origin: f.origin, fileBytes: f.fileBytes, ...modelFigures(f.record, references.get(f.path)),
+    pixelSizeNm: f.record.pixelSizeNm ?? null,
+  };
 }
 
 export function createModelService(opts: ModelServiceOptions) {

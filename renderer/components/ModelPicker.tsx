@@ -67,6 +67,7 @@ export function modelSummary(m: ModelInfo): string {
   if (m.mpxPerS !== null) parts.push(`${m.mpxPerS.toFixed(2)} Mpx/s`);
   if (m.vrand !== null) parts.push(`V_rand ${m.vrand.toFixed(4)}${m.deltaVrand !== null && m.method !== 'none' ? ` (${signed(m.deltaVrand)})` : ''}`);
   if (m.mpxPerS === null && m.vrand === null) parts.push(NOT_MEASURED);
+  if (m.pixelSizeNm !== null) parts.push(`${m.pixelSizeNm} nm/px`);
   return parts.join(' · ');
 }
 

@@ -37,6 +37,10 @@ test('training pixel size: --pixel-size, else the stack metadata, else unknown w
     assert.equal(none.err.length, 1);
     assert.match(none.err[0], /bare\.tif does not say its pixel size.*--pixel-size/);
 
+    const inherited = context({ images: bare });
+    assert.equal(await trainingPixelSize(inherited.ctx, 4), 4, 'with --init, the model\'s pixel size where the images say none');
+    assert.match(inherited.err[0], /taken to be the --init model's 4 nm/);
+
     await assert.rejects(trainingPixelSize(context({ images: bare, 'pixel-size': 'four' }).ctx), (e: unknown) => e instanceof UsageError && /--pixel-size must be a number/.test(e.message));
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -57,10 +57,11 @@ export async function labelledData(ctx: CommandContext): Promise<{ membraneValue
 }
 
 /**
- * The training images' in-plane pixel size in nm: --pixel-size, else the stack's metadata, else unknown (said in one
- * line, since `emseg segment` can then not match other stacks to the model).
+ * The training images' in-plane pixel size in nm: --pixel-size, else the stack's metadata, else that of the model
+ * training starts from (`initNm`, --init), else unknown; the last two said in one line (unknown: `emseg segment` can
+ * then not match other stacks to the model).
  */
-export async function trainingPixelSize(ctx: CommandContext): Promise<number | undefined> {
+export async function trainingPixelSize(ctx: CommandContext, initNm?: number): Promise<number | undefined> {
   const given = ctx.values['pixel-size'];
   if (given !== undefined) return num(ctx, 'pixel-size', 0, { min: 0.01 });
   const images = str(ctx, 'images', true);
@@ -68,7 +69,12 @@ export async function trainingPixelSize(ctx: CommandContext): Promise<number | u
   const px = stack.info.pixelSizeNm;
   await stack.close();
   if (px) return (px.x + px.y) / 2;
-  if (!ctx.quiet) ctx.err(`notice: ${images} does not say its pixel size, so the model will not know it (--pixel-size <nm> records it; emseg segment then resizes stacks of other pixel sizes to it)`);
+  const say = (m: string) => (ctx.quiet ? undefined : ctx.err(`notice: ${images} does not say its pixel size; ${m}`));
+  if (initNm) {
+    say(`taken to be the --init model's ${initNm} nm (--pixel-size <nm> to say it)`);
+    return initNm;
+  }
+  say('the model will not know it (--pixel-size <nm> records it; emseg segment then resizes stacks of other pixel sizes to it)');
   return undefined;
 }
 

@@ -4,6 +4,7 @@ import type { Image2D } from '../../ml/types';
 import { normalizeSlice, membraneTarget } from '../../ml/train/normalize';
 import type { TrainingSlice } from '../../ml/train/augment';
 import type { ValidationSlice } from './train';
+import { resample } from '../../ml/infer/resample';
 
 export interface LabelledSlice {
   index: number;
@@ -42,6 +43,23 @@ export async function loadLabelledSlices(images: string, labels: string, indices
     await img.close();
     await lab.close();
   }
+}
+
+/**
+ * A labelled slice resized by (fx, fy): the raw slice with the linear resampler the pipeline uses, the labels as a
+ * membrane mask resampled the same way and cut at ½ when enlarging, at ¼ when shrinking (a one-pixel membrane halved
+ * keeps ⅜ of its weight, so it stays a membrane). Labels come back in the stack's convention (membraneValue and
+ * 255 − membraneValue).
+ */
+export function resizeLabelled(s: LabelledSlice, fx: number, fy: number, membraneValue: 0 | 255): LabelledSlice {
+  const { width: w, height: h } = s.raw;
+  const ow = Math.max(1, Math.round(w * fx));
+  const oh = Math.max(1, Math.round(h * fy));
+  const raw = resample(Float32Array.from(s.raw.data), 1, h, w, oh, ow);
+  const mask = resample(Float32Array.from(membraneTarget(s.label, membraneValue)), 1, h, w, oh, ow);
+  const cut = fx * fy < 1 ? 0.25 : 0.5;
+  const label = Uint8Array.from(mask, (v) => (v >= cut ? membraneValue : 255 - membraneValue));
+  return { index: s.index, raw: { width: ow, height: oh, data: raw }, label: { width: ow, height: oh, data: label } };
 }
 
 export function toTrainingSlice(s: LabelledSlice, membraneValue: number): TrainingSlice {

@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import type { Command } from '../command';
 import { labelledData, num, str, trainingPixelSize, weightingOption } from '../options';
 import { createProgressBar } from '../progress';
-import { toTrainingSlice, toValidationSlice } from '../../engine/datasets';
+import { resizeLabelled, toTrainingSlice, toValidationSlice, type LabelledSlice } from '../../engine/datasets';
 import { train } from '../../engine/train';
 import { exportModelFolder } from '../../engine/export';
 import { loadModel } from '../../engine/model-store';
 import { scoreMembraneStack, asGroundTruth } from '../../../ml/metrics';
 import { DEFAULT_AUGMENT } from '../../../ml/train/augment';
 import type { UNetConfig } from '../../../ml/models';
+import { inferenceScale } from '../../../ml/infer/resample';
 
 export const trainCommand: Command = {
   name: 'train',
@@ -46,7 +47,10 @@ Options:
                                  where the map would merge two cells or split one are weighed by the pixel pairs they
                                  decide (default 0 = off; 1 weighs each of its passes like the per-pixel loss)
   --pixel-size <nm>              the training images' in-plane pixel size, where their metadata lacks it (ISBI 2012:
-                                 4); stored with the model, so that emseg segment resizes other stacks to it
+                                 4); stored with the model, so that emseg segment resizes other stacks to it. With
+                                 --init, images more than 10 % off the model's pixel size are resized to it (labels
+                                 too), so the fine-tuned model stays at its pixel size
+  --no-rescale                   with --init: train at the images' own pixel size instead
   --eval-every <n>               steps between validations and checkpoints (default 200)
   --workers <n>                  training threads (default: number of cores)
   --init <model dir>             fine-tune from an existing membrane model
@@ -56,18 +60,29 @@ Options:
     images: { type: 'string' }, labels: { type: 'string' }, 'label-membrane-value': { type: 'string' }, 'val-slices': { type: 'string' },
     'train-slices': { type: 'string' }, out: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, crop: { type: 'string' },
     lr: { type: 'string' }, 'base-channels': { type: 'string' }, depth: { type: 'string' }, elastic: { type: 'string' }, weighting: { type: 'string' },
-    malis: { type: 'string' }, 'pixel-size': { type: 'string' }, 'eval-every': { type: 'string' }, workers: { type: 'string' }, init: { type: 'string' }, seed: { type: 'string' },
+    malis: { type: 'string' }, 'eval-every': { type: 'string' }, workers: { type: 'string' }, init: { type: 'string' }, seed: { type: 'string' },
+    'pixel-size': { type: 'string' }, 'no-rescale': { type: 'boolean' },
   },
   async run(ctx) {
     const out = str(ctx, 'out', true);
-    const { membraneValue: mv, trainSet, valSet, record: data } = await labelledData(ctx);
-    const pixelSizeNm = await trainingPixelSize(ctx);
+    const labelled = await labelledData(ctx);
+    const { membraneValue: mv, record: data } = labelled;
+    const init = str(ctx, 'init');
+    const initModel = init ? await loadModel(init) : undefined;
+    const initNm = initModel?.record.pixelSizeNm;
+    const imagesNm = await trainingPixelSize(ctx, initNm);
+    // Fine-tuning keeps the model at its own pixel size: slices of another one are resized to it, as segment does.
+    const f = ctx.values['no-rescale'] === true ? 1 : inferenceScale(imagesNm, initNm);
+    const resize = (s: LabelledSlice) => (f === 1 ? s : resizeLabelled(s, f, f, mv));
+    const trainSet = labelled.trainSet.map(resize);
+    const valSet = labelled.valSet.map(resize);
+    const pixelSizeNm = f === 1 ? imagesNm : initNm;
+    if (f !== 1 && !ctx.quiet) ctx.err(`notice: pixel size: images ${imagesNm} nm, --init model ${initNm} nm; slices and labels are resized ${Number(f.toFixed(3))}× for training, so the model stays a ${initNm} nm one (--no-rescale trains at ${imagesNm} nm)`);
     const weighting = weightingOption(ctx, 'balanced');
     const depth = num(ctx, 'depth', 4, { min: 1, max: 6, int: true });
     const config: UNetConfig = { kind: 'unet', baseChannels: num(ctx, 'base-channels', 16, { min: 1, int: true }), depth, inChannels: 1 };
     const crop = num(ctx, 'crop', 256, { min: 2 ** depth, int: true });
     const steps = num(ctx, 'steps', 2000, { min: 1, int: true });
-    const init = str(ctx, 'init');
     const bar = createProgressBar('train', steps, { quiet: ctx.quiet });
     const gts = valSet.map((s) => asGroundTruth(s.label, mv));
     const result = await train({
@@ -77,7 +92,7 @@ Options:
       augment: { ...DEFAULT_AUGMENT, elasticPx: num(ctx, 'elastic', 3, { min: 0 }) }, weighting, malis: num(ctx, 'malis', 0, { min: 0 }),
       evalEvery: num(ctx, 'eval-every', 200, { min: 1, int: true }),
       score: async (maps) => scoreMembraneStack(maps, gts),
-      init: init ? (await loadModel(init)).weights : undefined,
+      init: initModel?.weights,
       record: { ...(pixelSizeNm ? { pixelSizeNm } : {}), training: { ...data, ...(init ? { initFrom: init } : {}) } },
       log: (line) => (ctx.quiet ? undefined : ctx.err(line)),
       onProgress: (p) => bar.update(p.step, p.steps, `loss ${p.loss.toFixed(4)}${p.lastVal ? ` val vrand ${p.lastVal.vrand.toFixed(4)}` : ''}`),

@@ -89,8 +89,11 @@ test('the MALIS term trains through the worker threads and is recorded with the 
     });
     assert.equal(result.steps, 30);
     assert.ok(losses.every(Number.isFinite), 'finite losses');
-    const record = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')) as { training: { malis?: number }; validation: { vrand: number; pixelError: number } };
+    const record = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')) as { training: { malis?: number; steps: number; stepsPlanned: number }; validation: { vrand: number; pixelError: number; step: number } };
     assert.equal(record.training.malis, 1);
+    // The best step and the length of the learning-rate schedule it was cut from are both on the record.
+    assert.equal(record.training.steps, record.validation.step);
+    assert.equal(record.training.stepsPlanned, 30);
     // The same bar as the plain run above: the term must not stop the network from learning the grid.
     assert.ok(record.validation.pixelError < 0.2, `pixel error after 30 steps: ${record.validation.pixelError}`);
     assert.ok(record.validation.vrand > 0.8, `best V_rand ${record.validation.vrand}`);

@@ -254,7 +254,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const record: ModelRecord = {
         format: 'emseg-model', version: 1, role: opts.role, config: opts.config, weights: weightEntries(model),
         ...opts.record,
-        training: { ...(opts.record?.training ?? {}), steps: step, batchSize: opts.batchSize, cropPx: opts.cropPx, lr: opts.lr,
+        training: { ...(opts.record?.training ?? {}), steps: step, stepsPlanned: opts.steps, batchSize: opts.batchSize, cropPx: opts.cropPx, lr: opts.lr,
           weighting: opts.weighting, ...(opts.malis ? { malis: opts.malis } : {}), augment: opts.augment, workers: workerCount, backend: backend.name, elapsedS: Math.round(elapsedS),
           machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB` },
         validation: { ...scores, step },

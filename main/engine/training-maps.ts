@@ -88,7 +88,7 @@ export async function chooseTrainingMaps(opts: TrainingMapsOptions, trainGts: Gr
     await access(snapDir);
     snaps = (await readdir(snapDir)).filter((d) => d.startsWith('step-')).sort();
   } catch {
-    opts.log(`no snapshots in ${opts.membrane}: training maps come from the final model (they will be better than validation maps)`);
+    opts.log(`no snapshots in ${opts.membrane}: training maps come from the final model`);
   }
   for (const snap of snaps) {
     const m = await loadInferenceModel(join(snapDir, snap));

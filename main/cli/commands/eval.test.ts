@@ -92,3 +92,31 @@ test('usage errors exit 2', async () => {
   assert.equal((await run(['eval', '--gt', LABELS, '--gt-membrane-value', '0', '--seg', LABELS, '--membrane', LABELS])).code, 2);
   assert.equal((await run(['eval', '--gt', LABELS, '--gt-membrane-value', '0', '--seg', LABELS, '--slices', '28-31'])).code, 2);
 });
+
+test('--baseline compares two label stacks slice by slice with a bootstrap interval', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'emseg-eval-base-'));
+  try {
+    // The baseline merges everything into one segment per slice: far worse than the ground truth on every slice.
+    const merged = [0, 1, 2].map(() => ({ width: 512, height: 512, data: new Uint32Array(512 * 512).fill(1) }));
+    const path = join(dir, 'merged.tif');
+    await writeTiffStack(path, merged);
+    const args = ['eval', '--gt', LABELS, '--gt-membrane-value', '0', '--slices', '20-22', '--quiet'];
+    const { code, stdout } = await run([...args, '--seg', LABELS, '--baseline', path, '--json']);
+    assert.equal(code, 0);
+    type Diff = { mean: number; lo: number; hi: number; better: number; worse: number; slices: number };
+    const r = JSON.parse(stdout) as { vrand: number; comparison: { baseline: string; vrand: Diff; vinfo: Diff } };
+    assert.equal(r.vrand, 1);
+    assert.equal(r.comparison.baseline, path);
+    assert.deepEqual([r.comparison.vrand.better, r.comparison.vrand.worse, r.comparison.vrand.slices], [3, 0, 3]);
+    assert.ok(r.comparison.vrand.lo > 0.5 && r.comparison.vrand.mean <= r.comparison.vrand.hi, JSON.stringify(r.comparison.vrand));
+    assert.ok(r.comparison.vinfo.lo > 0);
+    // Swapped, it is worse; against itself, the difference is exactly 0 and not resolved.
+    const swapped = await run([...args, '--seg', path, '--baseline', LABELS]);
+    assert.match(swapped.stdout, /V_rand −0\.\d{4}, 95 % interval .*: worse; better on 0, worse on 3/);
+    const same = await run([...args, '--seg', LABELS, '--baseline', LABELS]);
+    assert.match(same.stdout, /V_rand \+0\.0000, 95 % interval \+0\.0000 … \+0\.0000 .*not resolved/);
+    assert.equal((await run([...args, '--membrane', path, '--baseline', LABELS])).code, 2, '--baseline needs --seg');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { signedDifference as signed } from '../../ml/metrics';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const stack = join(root, 'sample-data', 'isbi2012-val', 'image');
@@ -43,8 +44,6 @@ function evalJson(args: string[]): Scores {
   const j = JSON.parse(emseg(['eval', '--gt', gt, '--gt-membrane-value', '0', ...args, '--json', '--quiet'])) as Scores & { comparison?: { vrand: Gain } };
   return { vrand: j.vrand, vinfo: j.vinfo, threshold: j.threshold, ...(j.comparison ? { gain: j.comparison.vrand } : {}) };
 }
-
-const signed = (v: number): string => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(4)}`;
 
 const argv = process.argv.slice(2);
 const roundsAt = argv.indexOf('--rounds');

@@ -24,6 +24,11 @@ export interface BootstrapOptions {
   seed?: number;
 }
 
+/** A difference with its sign always shown, 4 decimals (V_rand and V_info differences): +0.0020, −0.0015. */
+export function signedDifference(v: number): string {
+  return `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(4)}`;
+}
+
 export function pairedBootstrap(baseline: readonly number[], candidate: readonly number[], opts: BootstrapOptions = {}): PairedDifference {
   if (baseline.length !== candidate.length) throw new Error(`paired bootstrap: ${baseline.length} baseline slices against ${candidate.length}`);
   const n = baseline.length;

@@ -13,4 +13,4 @@ export {
   type ThresholdChoice,
 } from './threshold';
 export { scoreStack, scoreMembraneStack, type SlicePair, type StackScores } from './stack';
-export { pairedBootstrap, type PairedDifference, type BootstrapOptions } from './compare';
+export { pairedBootstrap, signedDifference, type PairedDifference, type BootstrapOptions } from './compare';

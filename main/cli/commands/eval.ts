@@ -8,6 +8,7 @@ import {
   meanScores,
   pickThreshold,
   pairedBootstrap,
+  signedDifference as signed,
   scoreLabels,
   thresholdCurve,
   DEFAULT_THRESHOLDS,
@@ -28,6 +29,12 @@ function membraneValueOption(ctx: CommandContext, name: string): number | undefi
   const v = numberOption(ctx, name, 0, 65535);
   if (v !== undefined && !Number.isInteger(v)) throw new UsageError(`--${name} must be an integer pixel value (ISBI labels: 0)`);
   return v;
+}
+
+function checkSameSize(name: string, stack: Stack, gt: Stack): void {
+  if (stack.info.width !== gt.info.width || stack.info.height !== gt.info.height) {
+    throw new UsageError(`${name} is ${stack.info.width}×${stack.info.height}, --gt ${gt.info.width}×${gt.info.height}`);
+  }
 }
 
 function groundTruthOf(img: Image2D, membraneValue: number | undefined): GroundTruthSegments {
@@ -108,10 +115,8 @@ function pick(s: SegmentationScores): SegmentationScores {
   return out;
 }
 
-const signed = (v: number): string => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(4)}`;
-
 /** One line: the mean difference, its interval, and whether the interval leaves 0 out. */
-export function describeDifference(name: string, d: PairedDifference): string {
+function describeDifference(name: string, d: PairedDifference): string {
   const verdict = d.lo > 0 ? 'better' : d.hi < 0 ? 'worse' : 'not resolved: the interval contains 0';
   return `  ${name} ${signed(d.mean)}, ${Math.round(d.level * 100)} % interval ${signed(d.lo)} … ${signed(d.hi)} (paired bootstrap over ${d.slices} slices): ${verdict}; ` +
     `better on ${d.better}, worse on ${d.worse}`;
@@ -188,9 +193,7 @@ Options:
       const predName = typeof segPath === 'string' ? '--seg' : '--membrane';
       const pred = await openStack(predPath, { cacheBytes: 0, onNotice: notice });
       stacks.push(pred);
-      if (pred.info.width !== gt.info.width || pred.info.height !== gt.info.height) {
-        throw new UsageError(`${predName} is ${pred.info.width}×${pred.info.height}, --gt ${gt.info.width}×${gt.info.height}`);
-      }
+      checkSameSize(predName, pred, gt);
       const slices = selectedSlices(ctx.values.slices, gt.info.depth);
       const predIndex = pairedSlices(slices, gt.info.depth, pred.info.depth, predName);
       const bar = createProgressBar('eval', slices.length, { quiet: ctx.quiet, unit: ' slices' });
@@ -199,9 +202,7 @@ Options:
       if (typeof basePath === 'string') {
         const stack = await openStack(basePath, { cacheBytes: 0, onNotice: notice });
         stacks.push(stack);
-        if (stack.info.width !== gt.info.width || stack.info.height !== gt.info.height) {
-          throw new UsageError(`--baseline is ${stack.info.width}×${stack.info.height}, --gt ${gt.info.width}×${gt.info.height}`);
-        }
+        checkSameSize('--baseline', stack, gt);
         base = { stack, index: pairedSlices(slices, gt.info.depth, stack.info.depth, '--baseline'), perSlice: [] };
       }
 
@@ -265,8 +266,8 @@ Options:
         ctx.out(`threshold ${extra.threshold} (best mean V_rand of ${thresholds.length} thresholds, ${sweep}); best mean V_info ${best.vinfo.toFixed(4)} at ${best.threshold}`);
       }
       for (const line of table(perSlice, mean)) ctx.out(line);
-      if (comparison) {
-        ctx.out(`against --baseline ${comparison.baseline} (mean ${meanScores(base?.perSlice ?? []).vrand.toFixed(4)} V_rand):`);
+      if (base && comparison) {
+        ctx.out(`against --baseline ${comparison.baseline} (mean ${meanScores(base.perSlice).vrand.toFixed(4)} V_rand):`);
         ctx.out(describeDifference('V_rand', comparison.vrand));
         ctx.out(describeDifference('V_info', comparison.vinfo));
       }

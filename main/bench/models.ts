@@ -15,6 +15,24 @@ import { DEFAULT_MEMBRANE_MODEL, DEFAULT_REFINER_MODEL, loadInferenceModel } fro
 import { loadModel } from '../engine/model-store';
 import { pseudoRandom } from '../../ml/models/test-helpers';
 
+/**
+ * One optimisation step of the shipped U-Net architecture (16 base channels, depth 4) on `batchSize` random 256² crops
+ * of a synthetic slice, in the current tfjs backend: what the training benchmark times (and main/dev/prof-train.ts).
+ */
+export function unetTrainingStep(batchSize: number): () => void {
+  const replica = new Replica(buildModel({ kind: 'unet', baseChannels: 16, depth: 4, inChannels: 1 }), 1e-3);
+  const slice: TrainingSlice = {
+    width: 512, height: 512, channels: 1, raw: pseudoRandom(512 * 512, 4), target: new Uint8Array(512 * 512).map((_, i) => (i % 7 === 0 ? 1 : 0)),
+  };
+  const spec = { batchSize, cropPx: 256, augment: DEFAULT_AUGMENT, weighting: 'balanced' as const, membraneFraction: 0.2 };
+  return () => {
+    const b = makeBatch([slice], spec, 1);
+    const { grads } = replica.gradients(b);
+    replica.applyGradients(grads);
+    tf.dispose([b.x, b.y, b.w]);
+  };
+}
+
 async function matmulPeakGflops(): Promise<number> {
   const n = 1536;
   const bytes = encodeModel({
@@ -83,16 +101,8 @@ export async function benchModels(): Promise<Record<string, number | string>> {
   }
   // Training throughput of one replica on this thread (the trainer runs one per core).
   await initTf();
-  const cfg = { kind: 'unet' as const, baseChannels: 16, depth: 4, inChannels: 1 };
-  const replica = new Replica(buildModel(cfg), 1e-3);
-  const slice: TrainingSlice = { width: 512, height: 512, channels: 1, raw: pseudoRandom(512 * 512, 4), target: new Uint8Array(512 * 512).map((_, i) => (i % 7 === 0 ? 1 : 0)) };
-  const spec = { batchSize: 2, cropPx: 256, augment: DEFAULT_AUGMENT, weighting: 'balanced' as const, membraneFraction: 0.2 };
-  const step = () => {
-    const b = makeBatch([slice], spec, 1);
-    const { grads } = replica.gradients(b);
-    replica.applyGradients(grads);
-    tf.dispose([b.x, b.y, b.w]);
-  };
+  const spec = { batchSize: 2 };
+  const step = unetTrainingStep(spec.batchSize);
   step();
   const steps = 3;
   const t3 = performance.now();

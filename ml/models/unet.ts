@@ -12,6 +12,7 @@
 // the shipped U-Net (16 base channels, depth 4); the first and last layers are 0.35 %.
 import * as tf from '@tensorflow/tfjs';
 import { BinaryConv2D, BinarySign } from './binary-layers';
+import { trainingBatchNorm } from '../tfjs/batchnorm-training';
 
 export interface UNetConfig {
   kind: 'unet';
@@ -38,7 +39,7 @@ function convBnRelu(x: tf.SymbolicTensor, channels: number, name: string, binary
     const conv = first
       ? tf.layers.conv2d({ filters: channels, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: 'heNormal', name: `${name}_conv` })
       : new BinaryConv2D({ filters: channels, kernelSize: 3, stochastic: binary.stochasticTraining, name: `${name}_conv` });
-    const bn = tf.layers.batchNormalization({ momentum: 0.95, epsilon: 1e-3, name: `${name}_bn` });
+    const bn = trainingBatchNorm({ momentum: 0.95, epsilon: 1e-3, name: `${name}_bn` });
     return new BinarySign({ name: `${name}_sign` }).apply(bn.apply(conv.apply(x))) as tf.SymbolicTensor;
   }
   const conv = tf.layers.conv2d({
@@ -49,7 +50,7 @@ function convBnRelu(x: tf.SymbolicTensor, channels: number, name: string, binary
     kernelInitializer: 'heNormal',
     name: `${name}_conv`,
   });
-  const bn = tf.layers.batchNormalization({ momentum: 0.95, epsilon: 1e-3, name: `${name}_bn` });
+  const bn = trainingBatchNorm({ momentum: 0.95, epsilon: 1e-3, name: `${name}_bn` });
   const relu = tf.layers.reLU({ name: `${name}_relu` });
   return relu.apply(bn.apply(conv.apply(x))) as tf.SymbolicTensor;
 }

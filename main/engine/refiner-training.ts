@@ -44,6 +44,8 @@ export interface RefinerTrainOptions {
   weighting?: LossWeighting;
   /** Weight of the constrained MALIS term added to the loss (ml/train/malis.ts); 0 or absent: none. */
   malis?: number;
+  /** Decay of a moving average of the weights, saved as the model (see TrainOptions.average); 0 or absent: none. */
+  average?: number;
   /** Train on the maps of this many membrane models (the final one and its snapshots closest to it; default 1). */
   mapSources?: number;
   /** The training data as the record and model card describe it (images, labels, slices). */
@@ -93,7 +95,7 @@ export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds:
       role: 'refiner', config: opts.config as ModelConfig, train: pool, val, out: stageOut, steps: opts.stepsPerStage, batchSize: opts.batchSize,
       cropPx: opts.cropPx, lr: opts.lr, workers: opts.workers, seed: opts.seed + stage,
       augment: { ...DEFAULT_AUGMENT, intensity: opts.useRaw, intensityChannel: 1, elasticPx: 0 }, weighting: opts.weighting ?? 'plain',
-      malis: opts.malis, evalEvery: opts.evalEvery, init: weights,
+      malis: opts.malis, average: opts.average, evalEvery: opts.evalEvery, init: weights,
       score: async (maps) => scoreMembraneStack(maps, valGts),
       log: opts.log,
       onProgress: (p) => opts.onProgress?.(stage * opts.stepsPerStage + p.step, totalSteps, `stage ${stage + 1} loss ${p.loss.toFixed(4)}`),

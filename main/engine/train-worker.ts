@@ -3,13 +3,15 @@
 import { parentPort } from 'node:worker_threads';
 import { initTf } from '../../ml/tfjs/backend';
 import { buildModel, type ModelConfig } from '../../ml/models';
-import { Replica, getOptimizerState, getWeights, makeBatch, setOptimizerState, setWeights, type BatchSpec, type NamedArray } from '../../ml/train/trainer';
+import { Replica, WeightAverage, getOptimizerState, getWeights, makeBatch, setOptimizerState, setWeights, type BatchSpec, type NamedArray } from '../../ml/train/trainer';
 import type { TrainingSlice } from '../../ml/train/augment';
 import { mixSeed } from '../../ml/train/rng';
 import * as tf from '@tensorflow/tfjs';
 
 export type WorkerRequest =
-  | { type: 'init'; config: ModelConfig; weights: Float32Array[]; optimizer: NamedArray[]; slices: TrainingSlice[]; spec: BatchSpec; seed: number; index: number; lr: number }
+  | { type: 'init'; config: ModelConfig; weights: Float32Array[]; optimizer: NamedArray[]; slices: TrainingSlice[]; spec: BatchSpec; seed: number; index: number; lr: number;
+      /** Keep a moving average of the weights: its decay, and the average to continue (null: start from the weights). */
+      average?: { decay: number; values: Float32Array[] | null; updates: number } }
   | { type: 'step'; step: number; lr: number; apply?: Float32Array[] }
   | { type: 'apply'; grads: Float32Array[] }
   | { type: 'state' };
@@ -18,7 +20,7 @@ export type WorkerReply =
   | { type: 'ready'; backend: string }
   | { type: 'grads'; loss: number; grads: Float32Array[] }
   | { type: 'applied' }
-  | { type: 'state'; weights: Float32Array[]; optimizer: NamedArray[] };
+  | { type: 'state'; weights: Float32Array[]; optimizer: NamedArray[]; average?: { values: Float32Array[]; updates: number } };
 
 let replica: Replica | undefined;
 let slices: TrainingSlice[] = [];
@@ -46,6 +48,10 @@ async function handle(msg: WorkerRequest): Promise<void> {
       setWeights(model, msg.weights);
       replica = new Replica(model, msg.lr);
       await setOptimizerState(replica.optimizer, msg.optimizer);
+      if (msg.average) {
+        const a = msg.average;
+        replica.average = new WeightAverage(a.decay, a.values ?? getWeights(model).map((w) => new Float32Array(w)), a.updates);
+      }
       slices = msg.slices;
       spec = msg.spec;
       seed = msg.seed;
@@ -72,7 +78,8 @@ async function handle(msg: WorkerRequest): Promise<void> {
       const r = replica!;
       const weights = getWeights(r.model).map((w) => new Float32Array(w));
       const optimizer = await getOptimizerState(r.optimizer);
-      port!.postMessage({ type: 'state', weights, optimizer } satisfies WorkerReply);
+      const average = r.average ? { values: r.average.values.map((v) => new Float32Array(v)), updates: r.average.updates } : undefined;
+      port!.postMessage({ type: 'state', weights, optimizer, average } satisfies WorkerReply);
       return;
     }
   }

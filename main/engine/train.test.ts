@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { cp, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readCheckpoint, train, writeCheckpoint, type TrainOptions } from './train';
-import type { ModelRecord } from './model-store';
+import { readCheckpoint, splitAverage, train, writeCheckpoint, type TrainOptions } from './train';
+import { loadModel, loadOptimizer, type ModelRecord } from './model-store';
 import { DEFAULT_AUGMENT, type TrainingSlice } from '../../ml/train/augment';
 import { scoreMembraneStack } from '../../ml/metrics';
 import { Rng } from '../../ml/train/rng';
@@ -73,6 +73,38 @@ test('data-parallel training improves validation, checkpoints, and resumes', asy
     assert.ok(logs.some((l) => l.includes('resuming from step 30 of 40')), 'second run resumed from the checkpoint');
     const lines = (await readFile(join(out, 'history.jsonl'), 'utf8')).trim().split('\n');
     assert.equal(lines.length, 4, 'only one more validation (step 40) was needed');
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+});
+
+test('a moving average of the weights is the saved model, rides in the checkpoint, and resumes', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'emseg-train-average-'));
+  try {
+    const opts: TrainOptions = {
+      role: 'membrane', ...(await gridTask()),
+      out, steps: 20, batchSize: 4, cropPx: 32, lr: 1e-2, workers: 2, seed: 3, augment: DEFAULT_AUGMENT, weighting: 'balanced', evalEvery: 10,
+      average: 0.9,
+    };
+    await train(opts);
+    const history = (await readFile(join(out, 'history.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { vrand: number; current_vrand: number });
+    assert.ok(history.every((h) => Number.isFinite(h.vrand) && Number.isFinite(h.current_vrand)), 'both the average and the current weights are scored');
+    const avgAt = async () => {
+      const ck = await readCheckpoint(join(out, 'checkpoint'));
+      return { state: ck!.state, ...splitAverage(await loadOptimizer(ck!.dir)), weights: (await loadModel(ck!.dir)).weights };
+    };
+    const at20 = await avgAt();
+    assert.equal(at20.average?.updates, 20, 'one update per step');
+    assert.ok(at20.optimizer.length > 0 && at20.optimizer.every((e) => !e.name.startsWith('weight-average/')), "Adam's state is kept apart");
+    // The snapshot (the model as saved) is the average, not the current weights the checkpoint resumes from.
+    const snapshot = (await loadModel(join(out, 'snapshots', 'step-000020'))).weights;
+    assert.deepEqual(snapshot.map((w) => Array.from(w)), at20.average!.values.map((w) => Array.from(w)));
+    assert.notDeepEqual(snapshot.map((w) => Array.from(w)), at20.weights.map((w) => Array.from(w)));
+    const record = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')) as { training: { weightAverage?: number } };
+    assert.equal(record.training.weightAverage, 0.9);
+
+    await train({ ...opts, steps: 30 });
+    assert.equal((await avgAt()).average?.updates, 30, 'the resumed run continues the average');
   } finally {
     await rm(out, { recursive: true, force: true });
   }

@@ -48,6 +48,11 @@ export interface TrainOptions {
   /** Weight of the constrained MALIS term added to the weighting's loss (ml/train/malis.ts); 0 or absent: none. */
   malis?: number;
   evalEvery: number;
+  /**
+   * Decay of a moving average of the weights (Polyak averaging, ml/train/trainer.ts WeightAverage); 0 or absent: none.
+   * With it, validation scores both the averaged and the current weights, and the model saved is the average.
+   */
+  average?: number;
   /** Scores validation maps; must return at least `vrand`. */
   score: (maps: MembraneMap[]) => Promise<Record<string, number>>;
   /** Weights to start from (fine-tuning); otherwise a fresh initialisation. */
@@ -159,6 +164,28 @@ function weightedSlices(slices: TrainingSlice[], weighting: LossWeighting): Trai
   });
 }
 
+// The weight average rides in the checkpoint's optimizer file, so that it is swapped in with the rest of the checkpoint.
+const AVERAGE_PREFIX = 'weight-average/';
+
+function averageEntries(avg: { values: Float32Array[]; updates: number }): NamedArray[] {
+  return [
+    { name: `${AVERAGE_PREFIX}updates`, shape: [1], data: Float32Array.of(avg.updates) },
+    ...avg.values.map((v, k) => ({ name: `${AVERAGE_PREFIX}${k}`, shape: [v.length], data: v })),
+  ];
+}
+
+export function splitAverage(entries: NamedArray[]): { optimizer: NamedArray[]; average: { values: Float32Array[]; updates: number } | null } {
+  const optimizer = entries.filter((e) => !e.name.startsWith(AVERAGE_PREFIX));
+  const updates = entries.find((e) => e.name === `${AVERAGE_PREFIX}updates`);
+  if (!updates) return { optimizer, average: null };
+  const values: Float32Array[] = [];
+  for (const e of entries) {
+    const k = Number(e.name.slice(AVERAGE_PREFIX.length));
+    if (e.name.startsWith(AVERAGE_PREFIX) && Number.isInteger(k)) values[k] = e.data;
+  }
+  return { optimizer, average: { values, updates: updates.data[0] } };
+}
+
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const log = opts.log ?? (() => undefined);
   const slices = weightedSlices(opts.train, opts.weighting);
@@ -169,11 +196,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const model = buildModel(opts.config);
   let state: CheckpointState = { step: 0, elapsedS: 0, best: null, seed: opts.seed };
   let optimizer: NamedArray[] = [];
+  let average: { values: Float32Array[]; updates: number } | null = null;
   const resumed = await readCheckpoint(ckptDir);
   if (resumed) {
     const ck = await loadModel(resumed.dir);
     setWeights(model, ck.weights);
-    optimizer = await loadOptimizer(resumed.dir);
+    ({ optimizer, average } = splitAverage(await loadOptimizer(resumed.dir)));
     state = resumed.state;
     log(`resuming from step ${state.step} of ${opts.steps} (${resumed.dir})`);
   } else if (opts.init) {
@@ -200,6 +228,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         w.postMessage({
           type: 'init', config: opts.config, weights: weights0, optimizer, slices, spec: spec(i), seed: state.seed, index: i,
           lr: learningRate(opts.lr, state.step, opts.steps),
+          average: opts.average ? { decay: opts.average, values: average?.values ?? null, updates: average?.updates ?? 0 } : undefined,
         } satisfies WorkerRequest);
         return ready;
       }),
@@ -214,7 +243,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const elapsed0 = state.elapsedS;
     let emaLoss = Number.NaN;
 
-    const gatherState = async (): Promise<{ weights: Float32Array[]; optimizer: NamedArray[] }> => {
+    const gatherState = async (): Promise<{ weights: Float32Array[]; optimizer: NamedArray[]; average?: { values: Float32Array[]; updates: number } }> => {
       if (pending) {
         const grads = pending;
         await Promise.all(workers.map((w) => {
@@ -231,22 +260,32 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       }));
       // Trainable weights are identical in every replica; batch-norm statistics differ (each replica saw its own
       // share of the batches) and are averaged.
-      const weights = states[0].weights.map((w, k) => {
-        if (states.length === 1) return w;
-        const avg = new Float32Array(w.length);
-        for (const s of states) for (let i = 0; i < avg.length; i++) avg[i] += s.weights[k][i] / states.length;
-        return avg;
-      });
-      return { weights, optimizer: states[0].optimizer };
+      const mean = (pick: (s: (typeof states)[number]) => Float32Array[]) =>
+        pick(states[0]).map((w, k) => {
+          if (states.length === 1) return w;
+          const avg = new Float32Array(w.length);
+          for (const s of states) for (let i = 0; i < avg.length; i++) avg[i] += pick(s)[k][i] / states.length;
+          return avg;
+        });
+      const weights = mean((s) => s.weights);
+      const avg = states[0].average ? { values: mean((s) => s.average!.values), updates: states[0].average.updates } : undefined;
+      return { weights, optimizer: states[0].optimizer, average: avg };
     };
 
-    const validateAndSave = async (step: number) => {
-      const { weights, optimizer: opt } = await gatherState();
+    const scoreWeights = async (weights: Float32Array[]) => {
       setWeights(model, weights);
       const maps: MembraneMap[] = opts.val.map((v) => ({
         width: v.width, height: v.height, data: predictTf(model, v.input, v.width, v.height, v.channels, sizeMultiple(opts.config)),
       }));
-      const scores = await opts.score(maps);
+      return opts.score(maps);
+    };
+
+    const validateAndSave = async (step: number) => {
+      const { weights: current, optimizer: opt, average: avg } = await gatherState();
+      // With a moving average, the average is the model; the current weights are scored alongside for comparison.
+      const live = avg ? await scoreWeights(current) : undefined;
+      const weights = avg ? avg.values : current;
+      const scores = await scoreWeights(weights);
       lastVal = scores;
       const elapsedS = elapsed0 + (performance.now() - sessionStart) / 1000;
       const isBest = !state.best || scores.vrand > state.best.vrand;
@@ -255,15 +294,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         format: 'emseg-model', version: 1, role: opts.role, config: opts.config, weights: weightEntries(model),
         ...opts.record,
         training: { ...(opts.record?.training ?? {}), steps: step, stepsPlanned: opts.steps, batchSize: opts.batchSize, cropPx: opts.cropPx, lr: opts.lr,
-          weighting: opts.weighting, ...(opts.malis ? { malis: opts.malis } : {}), augment: opts.augment, workers: workerCount, backend: backend.name, elapsedS: Math.round(elapsedS),
+          weighting: opts.weighting, ...(opts.malis ? { malis: opts.malis } : {}), ...(opts.average ? { weightAverage: opts.average } : {}), augment: opts.augment, workers: workerCount, backend: backend.name, elapsedS: Math.round(elapsedS),
           machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB` },
         validation: { ...scores, step },
       };
       await saveModel(join(opts.out, 'snapshots', `step-${String(step).padStart(6, '0')}`), record, weights);
       if (isBest) await saveModel(opts.out, record, weights);
-      await writeCheckpoint(ckptDir, record, weights, opt, state);
-      await writeFile(history, `${JSON.stringify({ step, elapsedS: Math.round(elapsedS), loss: emaLoss, ...scores })}\n`, { flag: 'a' });
-      log(`step ${step}: loss ${emaLoss.toFixed(4)} val ${Object.entries(scores).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(' ')}${isBest ? ' (best)' : ''}`);
+      await writeCheckpoint(ckptDir, record, current, avg ? [...opt, ...averageEntries(avg)] : opt, state);
+      const liveScores = live ? Object.fromEntries(Object.entries(live).map(([k, v]) => [`current_${k}`, v])) : {};
+      await writeFile(history, `${JSON.stringify({ step, elapsedS: Math.round(elapsedS), loss: emaLoss, ...scores, ...liveScores })}\n`, { flag: 'a' });
+      const liveNote = live ? ` (current weights: vrand ${live.vrand.toFixed(4)})` : '';
+      log(`step ${step}: loss ${emaLoss.toFixed(4)} val ${Object.entries(scores).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(' ')}${isBest ? ' (best)' : ''}${liveNote}`);
     };
 
     for (let step = state.step; step < opts.steps; step++) {

@@ -89,8 +89,33 @@ export function weightedBce(logits: tf.Tensor, y: tf.Tensor, w: tf.Tensor): tf.S
   });
 }
 
+/**
+ * An exponential moving average of all of a model's weights (trainable ones and batch-norm statistics), updated after
+ * every step (Polyak averaging). The decay ramps up as min(decay, (1 + t) / (10 + t)) over the first updates t, so an
+ * average started from a fresh initialisation forgets it quickly.
+ */
+export class WeightAverage {
+  constructor(
+    readonly decay: number,
+    public values: Float32Array[],
+    public updates = 0,
+  ) {}
+
+  update(current: Float32Array[]): void {
+    this.updates++;
+    const d = Math.min(this.decay, (1 + this.updates) / (10 + this.updates));
+    for (let k = 0; k < this.values.length; k++) {
+      const v = this.values[k];
+      const w = current[k];
+      for (let i = 0; i < v.length; i++) v[i] = d * v[i] + (1 - d) * w[i];
+    }
+  }
+}
+
 export class Replica {
   readonly model: tf.LayersModel;
+  /** Set to keep a moving average of the weights (see WeightAverage). */
+  average?: WeightAverage;
   readonly optimizer: tf.AdamOptimizer;
   private readonly vars: tf.Variable[];
   /**
@@ -127,6 +152,7 @@ export class Replica {
     this.optimizer.applyGradients(named);
     tf.dispose(named.map((n) => n.tensor));
     this.afterApply?.(this.model);
+    this.average?.update(getWeights(this.model));
   }
 }
 

@@ -40,6 +40,7 @@ Options:
                            loss weighting (default plain; balanced weighs membrane pixels up to half the loss;
                            boundary adds the U-Net weight on membranes between close cells, w0 10, σ 5 px)
   --malis <λ>              add the constrained MALIS loss with weight λ (see emseg train --help; default 0 = off)
+  --average <decay>        save a moving average of the weights as the model (see emseg train --help; default 0 = off)
   --batch <n> (default 8)  --crop <px> (default 128)  --lr <x> (default 0.001)  --workers <n>  --seed <n>
 `,
   options: {
@@ -47,7 +48,7 @@ Options:
     'train-slices': { type: 'string' }, membrane: { type: 'string' }, out: { type: 'string' }, 'no-raw': { type: 'boolean' }, stages: { type: 'string' },
     steps: { type: 'string' }, 'max-rounds': { type: 'string' }, channels: { type: 'string' }, 'branch-layers': { type: 'string' },
     batch: { type: 'string' }, crop: { type: 'string' }, lr: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, 'eval-every': { type: 'string' }, weighting: { type: 'string' },
-    init: { type: 'string' }, 'map-sources': { type: 'string' }, malis: { type: 'string' },
+    init: { type: 'string' }, 'map-sources': { type: 'string' }, malis: { type: 'string' }, average: { type: 'string' },
   },
   async run(ctx) {
     const { membraneValue: mv, trainSet, valSet, record: data } = await labelledData(ctx);
@@ -82,6 +83,7 @@ Options:
       batchSize: num(ctx, 'batch', 8, { min: 1, int: true }), cropPx: num(ctx, 'crop', 128, { min: 16, int: true }), lr: num(ctx, 'lr', 1e-3, { min: 0 }),
       workers: num(ctx, 'workers', os.availableParallelism(), { min: 1, int: true }), seed: num(ctx, 'seed', 1, { int: true }),
       evalEvery: num(ctx, 'eval-every', 100, { min: 1, int: true }), weighting, malis: num(ctx, 'malis', 0, { min: 0 }),
+      average: num(ctx, 'average', 0, { min: 0, max: 0.99999 }),
       mapSources: num(ctx, 'map-sources', 1, { min: 1, int: true }), data,
       log: (line) => (ctx.quiet ? undefined : ctx.err(line)),
       onProgress: (d, t, m) => bar.update(d, t, m),

@@ -52,6 +52,9 @@ Options:
                                  too), so the fine-tuned model stays at its pixel size
   --no-rescale                   with --init: train at the images' own pixel size instead
   --eval-every <n>               steps between validations and checkpoints (default 200)
+  --average <decay>              keep a moving average of the weights (Polyak averaging; e.g. 0.99 averages over about
+                                 the last 100 steps) and save it as the model; validation also scores the current
+                                 weights, for comparison (default 0 = off)
   --workers <n>                  training threads (default: number of cores)
   --init <model dir>             fine-tune from an existing membrane model
   --seed <n>                     random seed (default 1)
@@ -61,7 +64,7 @@ Options:
     'train-slices': { type: 'string' }, out: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, crop: { type: 'string' },
     lr: { type: 'string' }, 'base-channels': { type: 'string' }, depth: { type: 'string' }, elastic: { type: 'string' }, weighting: { type: 'string' },
     malis: { type: 'string' }, 'eval-every': { type: 'string' }, workers: { type: 'string' }, init: { type: 'string' }, seed: { type: 'string' },
-    'pixel-size': { type: 'string' }, 'no-rescale': { type: 'boolean' },
+    'pixel-size': { type: 'string' }, 'no-rescale': { type: 'boolean' }, average: { type: 'string' },
   },
   async run(ctx) {
     const out = str(ctx, 'out', true);
@@ -90,7 +93,7 @@ Options:
       batchSize: num(ctx, 'batch', 4, { min: 1, int: true }), cropPx: crop, lr: num(ctx, 'lr', 2e-3, { min: 0 }),
       workers: num(ctx, 'workers', os.availableParallelism(), { min: 1, int: true }), seed: num(ctx, 'seed', 1, { int: true }),
       augment: { ...DEFAULT_AUGMENT, elasticPx: num(ctx, 'elastic', 3, { min: 0 }) }, weighting, malis: num(ctx, 'malis', 0, { min: 0 }),
-      evalEvery: num(ctx, 'eval-every', 200, { min: 1, int: true }),
+      evalEvery: num(ctx, 'eval-every', 200, { min: 1, int: true }), average: num(ctx, 'average', 0, { min: 0, max: 0.99999 }),
       score: async (maps) => scoreMembraneStack(maps, gts),
       init: initModel?.weights,
       record: { ...(pixelSizeNm ? { pixelSizeNm } : {}), training: { ...data, ...(init ? { initFrom: init } : {}) } },

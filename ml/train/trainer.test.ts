@@ -1,18 +1,19 @@
-// The moving average of the weights: its warm-up and its decay.
+// The moving average of the weights: the plain mean while its window fills, then the given decay.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WeightAverage } from './trainer';
 
-test('the weight average ramps its decay up, then averages with the given decay', () => {
-  const avg = new WeightAverage(0.9, [Float32Array.of(0, 10)]);
-  // First update: decay min(0.9, 2/11), so the average moves most of the way to the new weights.
-  avg.update([Float32Array.of(11, 0)]);
-  assert.ok(Math.abs(avg.values[0][0] - 11 * (9 / 11)) < 1e-5);
-  assert.ok(Math.abs(avg.values[0][1] - 10 * (2 / 11)) < 1e-5);
-  // After the ramp (t ≥ 80), each update moves 10 % of the way.
-  avg.updates = 100;
-  const before = avg.values[0][0];
-  avg.update([Float32Array.of(before + 1, 0)]);
-  assert.ok(Math.abs(avg.values[0][0] - (before + 0.1)) < 1e-5);
-  assert.equal(avg.updates, 101);
+test('the weight average is the mean of the updates until its window is full, then decays', () => {
+  const avg = new WeightAverage(0.75, [Float32Array.of(100, 100)]);
+  avg.update([Float32Array.of(1, 2)]);
+  assert.deepEqual(Array.from(avg.values[0]), [1, 2], 'the starting weights are forgotten at the first update');
+  avg.update([Float32Array.of(3, 4)]);
+  avg.update([Float32Array.of(5, 9)]);
+  assert.deepEqual(Array.from(avg.values[0]), [3, 5], 'the mean of three updates');
+  // From update 4 on (window 1 / (1 − 0.75) = 4), each update moves a quarter of the way.
+  avg.update([Float32Array.of(7, 5)]);
+  assert.deepEqual(Array.from(avg.values[0]), [4, 5]);
+  avg.update([Float32Array.of(8, 9)]);
+  assert.deepEqual(Array.from(avg.values[0]), [5, 6]);
+  assert.equal(avg.updates, 5);
 });

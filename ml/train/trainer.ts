@@ -91,8 +91,9 @@ export function weightedBce(logits: tf.Tensor, y: tf.Tensor, w: tf.Tensor): tf.S
 
 /**
  * An exponential moving average of all of a model's weights (trainable ones and batch-norm statistics), updated after
- * every step (Polyak averaging). The decay ramps up as min(decay, (1 + t) / (10 + t)) over the first updates t, so an
- * average started from a fresh initialisation forgets it quickly.
+ * every step (Polyak averaging). Until the window 1 / (1 − decay) is full it is the plain mean of the weights after
+ * every update so far (decay (t − 1) / t at update t), so it forgets the starting weights at once and averages over
+ * the whole window from then on.
  */
 export class WeightAverage {
   constructor(
@@ -103,7 +104,7 @@ export class WeightAverage {
 
   update(current: Float32Array[]): void {
     this.updates++;
-    const d = Math.min(this.decay, (1 + this.updates) / (10 + this.updates));
+    const d = Math.min(this.decay, (this.updates - 1) / this.updates);
     for (let k = 0; k < this.values.length; k++) {
       const v = this.values[k];
       const w = current[k];

@@ -16,7 +16,7 @@ import { normalizeSlice, membraneTarget } from '../../ml/train/normalize';
 import { scoreMembraneStack, asGroundTruth } from '../../ml/metrics';
 import { loadInferenceModel, modelLabel } from './models';
 import { interleave, type LabelledSlice, type TrainingDataRecord } from './datasets';
-import { train, type ValidationSlice } from './train';
+import { lastAverage, train, type ValidationSlice } from './train';
 import { exportModelFolder } from './export';
 import { loadModel, loadModelRecord, saveModel, type ModelRecord } from './model-store';
 import { chooseRounds, formatRoundScores, scoreRounds, tuneOnMaps } from './segmentation-tuning';
@@ -100,9 +100,10 @@ export async function trainRefiner(opts: RefinerTrainOptions): Promise<{ rounds:
       log: opts.log,
       onProgress: (p) => opts.onProgress?.(stage * opts.stepsPerStage + p.step, totalSteps, `stage ${stage + 1} loss ${p.loss.toFixed(4)}`),
     });
-    // Keep the last weights of the stage (the refiner must handle every round, not only round 1).
+    // Keep the last weights of the stage (the refiner must handle every round, not only round 1): with --average, the
+    // average at the last step, which the checkpoint keeps beside the current weights it resumes from.
     const checkpoint = await loadModel(join(stageOut, 'checkpoint'));
-    weights = checkpoint.weights;
+    weights = opts.average ? await lastAverage(join(stageOut, 'checkpoint'), checkpoint.weights) : checkpoint.weights;
     record = checkpoint.record;
     if (stage + 1 < opts.stages) {
       await saveModel(join(opts.out, 'work'), { ...record }, weights);

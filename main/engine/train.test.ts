@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { cp, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readCheckpoint, splitAverage, train, writeCheckpoint, type TrainOptions } from './train';
+import { lastAverage, readCheckpoint, splitAverage, train, writeCheckpoint, type TrainOptions } from './train';
 import { loadModel, loadOptimizer, type ModelRecord } from './model-store';
 import { DEFAULT_AUGMENT, type TrainingSlice } from '../../ml/train/augment';
 import { scoreMembraneStack } from '../../ml/metrics';
@@ -100,6 +100,9 @@ test('a moving average of the weights is the saved model, rides in the checkpoin
     const snapshot = (await loadModel(join(out, 'snapshots', 'step-000020'))).weights;
     assert.deepEqual(snapshot.map((w) => Array.from(w)), at20.average!.values.map((w) => Array.from(w)));
     assert.notDeepEqual(snapshot.map((w) => Array.from(w)), at20.weights.map((w) => Array.from(w)));
+    // What the refiner's stages keep (lastAverage): the average, not the current weights.
+    const kept = await lastAverage((await readCheckpoint(join(out, 'checkpoint')))!.dir, at20.weights);
+    assert.deepEqual(kept.map((w) => Array.from(w)), snapshot.map((w) => Array.from(w)));
     const record = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')) as { training: { weightAverage?: number } };
     assert.equal(record.training.weightAverage, 0.9);
 

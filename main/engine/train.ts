@@ -186,6 +186,11 @@ export function splitAverage(entries: NamedArray[]): { optimizer: NamedArray[]; 
   return { optimizer, average: { values, updates: updates.data[0] } };
 }
 
+/** The weight average a checkpoint holds, or `current` (its weights) when the run kept none. */
+export async function lastAverage(checkpointDir: string, current: Float32Array[]): Promise<Float32Array[]> {
+  return splitAverage(await loadOptimizer(checkpointDir)).average?.values ?? current;
+}
+
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const log = opts.log ?? (() => undefined);
   const slices = weightedSlices(opts.train, opts.weighting);

@@ -3,7 +3,7 @@
 import { parentPort } from 'node:worker_threads';
 import { initTf } from '../../ml/tfjs/backend';
 import { buildModel, type ModelConfig } from '../../ml/models';
-import { Replica, WeightAverage, getOptimizerState, getWeights, makeBatch, setOptimizerState, setWeights, type BatchSpec, type NamedArray } from '../../ml/train/trainer';
+import { Replica, WeightAverage, getOptimizerState, getWeights, makeBatch, setOptimizerState, setWeights, type AverageState, type BatchSpec, type NamedArray } from '../../ml/train/trainer';
 import type { TrainingSlice } from '../../ml/train/augment';
 import { mixSeed } from '../../ml/train/rng';
 import * as tf from '@tensorflow/tfjs';
@@ -20,7 +20,7 @@ export type WorkerReply =
   | { type: 'ready'; backend: string }
   | { type: 'grads'; loss: number; grads: Float32Array[] }
   | { type: 'applied' }
-  | { type: 'state'; weights: Float32Array[]; optimizer: NamedArray[]; average?: { values: Float32Array[]; updates: number } };
+  | { type: 'state'; weights: Float32Array[]; optimizer: NamedArray[]; average?: AverageState };
 
 let replica: Replica | undefined;
 let slices: TrainingSlice[] = [];

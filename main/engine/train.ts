@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Worker } from 'node:worker_threads';
 import { initTf } from '../../ml/tfjs/backend';
 import { buildModel, sizeMultiple, type ModelConfig } from '../../ml/models';
-import { getWeights, setWeights, type BatchSpec, type LossWeighting, type NamedArray } from '../../ml/train/trainer';
+import { getWeights, setWeights, type AverageState, type BatchSpec, type LossWeighting, type NamedArray } from '../../ml/train/trainer';
 import type { AugmentOptions, TrainingSlice } from '../../ml/train/augment';
 import { boundaryWeights } from '../../ml/train/boundary-weight';
 import { predictTf } from '../../ml/infer/predict-tf';
@@ -167,14 +167,14 @@ function weightedSlices(slices: TrainingSlice[], weighting: LossWeighting): Trai
 // The weight average rides in the checkpoint's optimizer file, so that it is swapped in with the rest of the checkpoint.
 const AVERAGE_PREFIX = 'weight-average/';
 
-function averageEntries(avg: { values: Float32Array[]; updates: number }): NamedArray[] {
+function averageEntries(avg: AverageState): NamedArray[] {
   return [
     { name: `${AVERAGE_PREFIX}updates`, shape: [1], data: Float32Array.of(avg.updates) },
     ...avg.values.map((v, k) => ({ name: `${AVERAGE_PREFIX}${k}`, shape: [v.length], data: v })),
   ];
 }
 
-export function splitAverage(entries: NamedArray[]): { optimizer: NamedArray[]; average: { values: Float32Array[]; updates: number } | null } {
+export function splitAverage(entries: NamedArray[]): { optimizer: NamedArray[]; average: AverageState | null } {
   const optimizer = entries.filter((e) => !e.name.startsWith(AVERAGE_PREFIX));
   const updates = entries.find((e) => e.name === `${AVERAGE_PREFIX}updates`);
   if (!updates) return { optimizer, average: null };
@@ -201,7 +201,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const model = buildModel(opts.config);
   let state: CheckpointState = { step: 0, elapsedS: 0, best: null, seed: opts.seed };
   let optimizer: NamedArray[] = [];
-  let average: { values: Float32Array[]; updates: number } | null = null;
+  let average: AverageState | null = null;
   const resumed = await readCheckpoint(ckptDir);
   if (resumed) {
     const ck = await loadModel(resumed.dir);
@@ -248,7 +248,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const elapsed0 = state.elapsedS;
     let emaLoss = Number.NaN;
 
-    const gatherState = async (): Promise<{ weights: Float32Array[]; optimizer: NamedArray[]; average?: { values: Float32Array[]; updates: number } }> => {
+    const gatherState = async (): Promise<{ weights: Float32Array[]; optimizer: NamedArray[]; average?: AverageState }> => {
       if (pending) {
         const grads = pending;
         await Promise.all(workers.map((w) => {

@@ -95,6 +95,12 @@ export function weightedBce(logits: tf.Tensor, y: tf.Tensor, w: tf.Tensor): tf.S
  * every update so far (decay (t − 1) / t at update t), so it forgets the starting weights at once and averages over
  * the whole window from then on.
  */
+/** A weight average as checkpoints and worker messages carry it: the averaged arrays and the updates they took. */
+export interface AverageState {
+  values: Float32Array[];
+  updates: number;
+}
+
 export class WeightAverage {
   constructor(
     readonly decay: number,

@@ -197,6 +197,8 @@ export interface ModelInfo {
   measured: 'report' | 'validation' | null;
   /** The in-plane pixel size (nm) the model was trained at, which stacks are resized to for it; null: not recorded. */
   pixelSizeNm: number | null;
+  /** Slices the model reads on each side of the one it predicts (z-context); 0: the slice alone. */
+  zContext: number;
 }
 
 export interface ModelList {

@@ -109,11 +109,11 @@ test('the list: shipped, compressed and opened membrane models with their table 
     // The shipped model was the int8 report's reference row: its speed and scores come from there.
     assert.deepEqual(byName('membrane'), {
       path: shipped, name: 'membrane', origin: 'shipped', method: 'none', fileBytes: (await stat(join(DEFAULT_MEMBRANE_MODEL, 'model.onnx'))).size,
-      mpxPerS: 0.64, speedup: 1, vrand: 0.9693, vinfo: 0.9766, deltaVrand: null, sparsity: null, measured: 'report', pixelSizeNm: 4,
+      mpxPerS: 0.64, speedup: 1, vrand: 0.9693, vinfo: 0.9766, deltaVrand: null, sparsity: null, measured: 'report', pixelSizeNm: 4, zContext: 0,
     } satisfies ModelInfo);
     assert.deepEqual(byName('int8'), {
       path: await realpath(join(compressed, 'int8')), name: 'int8', origin: 'compressed', method: 'int8', fileBytes: 2_000_000,
-      mpxPerS: 1.28, speedup: 2, vrand: 0.9653, vinfo: 0.9741, deltaVrand: -0.004, sparsity: null, measured: 'report', pixelSizeNm: 4,
+      mpxPerS: 1.28, speedup: 2, vrand: 0.9653, vinfo: 0.9741, deltaVrand: -0.004, sparsity: null, measured: 'report', pixelSizeNm: 4, zContext: 0,
     } satisfies ModelInfo);
     const relief = byName('relief');
     assert.equal(relief.deltaVrand, -0.01, 'against the source validation V_rand when the report kept no reference');

@@ -115,6 +115,7 @@ function infoOf(f: Found, references: Map<string, Reference>): ModelInfo {
   return {
     path: f.path, name: basename(f.path), origin: f.origin, fileBytes: f.fileBytes, ...modelFigures(f.record, references.get(f.path)),
     pixelSizeNm: f.record.pixelSizeNm ?? null,
+    zContext: f.record.config.kind === 'unet' ? (f.record.config.zContext ?? 0) : 0,
   };
 }
 

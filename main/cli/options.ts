@@ -78,6 +78,15 @@ export async function trainingPixelSize(ctx: CommandContext, initNm?: number): P
   return undefined;
 }
 
+/** The training images' section thickness in nm: --section-nm, else the stack's metadata (z spacing), else unknown. */
+export async function trainingSectionNm(ctx: CommandContext): Promise<number | undefined> {
+  if (ctx.values['section-nm'] !== undefined) return num(ctx, 'section-nm', 0, { min: 0.01 });
+  const stack = await openStack(str(ctx, 'images', true), { cacheBytes: 0 });
+  const z = stack.info.pixelSizeNm?.z;
+  await stack.close();
+  return z;
+}
+
 /** The validation slices `val` of `all`, and the training slices: --train-slices, default all the others. */
 export function splitLabelled(ctx: CommandContext, all: LabelledSlice[], val: number[]): { trainSet: LabelledSlice[]; valSet: LabelledSlice[] } {
   const trainSpec = str(ctx, 'train-slices');

@@ -144,6 +144,7 @@ export async function compressModel(opts: CompressOptions): Promise<ModelRecord>
   const { record, model } = await loadTf(opts.src);
   if (record.role !== 'membrane' && opts.method !== 'int8') throw Object.assign(new Error(`${opts.method} compression is implemented for membrane U-Nets; ${opts.src} is a ${record.role}`), { userFacing: true });
   if (record.config.kind === 'unet' && record.config.binary) throw Object.assign(new Error(`${opts.src} is already a binarized model: compress its float source instead`), { userFacing: true });
+  if (record.config.kind === 'unet' && record.config.zContext) throw Object.assign(new Error(`${opts.src} reads ${record.config.zContext} neighbouring slice(s) on each side (z-context): compression is implemented for single-slice models`), { userFacing: true });
   const source = { dir: modelLabel(opts.src), config: record.config, validation: record.validation };
   const score = scorer(opts.data.val, opts.data.membraneValue);
   const ft = opts.fineTune;

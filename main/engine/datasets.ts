@@ -5,6 +5,7 @@ import { normalizeSlice, membraneTarget } from '../../ml/train/normalize';
 import type { TrainingSlice } from '../../ml/train/augment';
 import type { ValidationSlice } from './train';
 import { resample } from '../../ml/infer/resample';
+import { contextIndices, interleaved } from '../../ml/infer/z-context';
 
 export interface LabelledSlice {
   index: number;
@@ -68,6 +69,31 @@ export function toTrainingSlice(s: LabelledSlice, membraneValue: number): Traini
 
 export function toValidationSlice(s: LabelledSlice): ValidationSlice {
   return { index: s.index, width: s.raw.width, height: s.raw.height, channels: 1, input: normalizeSlice(s.raw) };
+}
+
+/**
+ * Each slice's z-context planes (ml/infer/z-context.ts): its normalised neighbours z − k … z + k taken from the same
+ * set only, so that a training slice never reads a validation slice and the validation slices are read as a stack of
+ * their own (as `emseg segment` reads the sample stack of slices 20–29).
+ */
+export function contextPlanes(set: LabelledSlice[], k: number): Float32Array[][] {
+  const norm = new Map(set.map((s) => [s.index, normalizeSlice(s.raw)] as const));
+  return set.map((s) => contextIndices(s.index, k, (i) => norm.has(i)).map((i) => norm.get(i) as Float32Array));
+}
+
+/** Training slices for a membrane model with z-context k (0: the slice alone). */
+export function toTrainingSlices(set: LabelledSlice[], membraneValue: number, k = 0): TrainingSlice[] {
+  if (k === 0) return set.map((s) => toTrainingSlice(s, membraneValue));
+  return contextPlanes(set, k).map((planes, j) => {
+    const s = set[j];
+    return { width: s.raw.width, height: s.raw.height, channels: planes.length, raw: interleaved(planes), target: membraneTarget(s.label, membraneValue) };
+  });
+}
+
+/** Validation slices for a membrane model with z-context k (0: the slice alone). */
+export function toValidationSlices(set: LabelledSlice[], k = 0): ValidationSlice[] {
+  if (k === 0) return set.map(toValidationSlice);
+  return contextPlanes(set, k).map((planes, j) => ({ index: set[j].index, width: set[j].raw.width, height: set[j].raw.height, channels: planes.length, input: interleaved(planes) }));
 }
 
 /** Interleave a map and a normalised raw slice (HWC, 2 channels) — the refiner's training input layout. */

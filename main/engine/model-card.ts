@@ -38,8 +38,11 @@ export async function renderModelCard(dir: string, notes: string[] = []): Promis
   const lines: string[] = [];
   const title = record.role === 'membrane' ? 'Membrane model' : 'Refinement model (Wu 2015)';
   lines.push(`# ${title}`, '');
+  const z = cfg.kind === 'unet' ? (cfg.zContext ?? 0) : 0;
   lines.push(record.role === 'membrane'
-    ? 'A U-Net mapping a normalised raw EM slice to P(membrane) per pixel.'
+    ? z
+      ? `A U-Net mapping a normalised raw EM slice and the ${z} slice(s) on each side of it (z-context; mirrored at the ends of the stack) to P(membrane) per pixel of the slice.`
+      : 'A U-Net mapping a normalised raw EM slice to P(membrane) per pixel.'
     : 'A blind-spot CNN predicting each pixel\'s membrane label from the membrane map around it (the pixel itself hidden)' +
       `${cfg.inChannels === 2 ? ', with the raw slice as a second channel' : ''}; applied round after round.`);
   lines.push('', '## Architecture', '');

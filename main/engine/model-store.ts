@@ -46,6 +46,11 @@ export interface ModelRecord {
    * to it for inference (the shipped models: 4 nm, ISBI 2012).
    */
   pixelSizeNm?: number;
+  /**
+   * Section thickness (z step) of the training data in nm, where known: a z-context model learnt what neighbours this
+   * far apart look like, and `emseg segment` says so when a stack's sections are much thinner or thicker.
+   */
+  sectionNm?: number;
   /** How weights.bin stores the values: float32 (default) or float16 (shipped models: half the size). */
   weightsDtype?: 'float32' | 'float16';
 }

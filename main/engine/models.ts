@@ -38,6 +38,8 @@ export interface InferenceModel {
   record: ModelRecord;
   session: MapModel;
   inChannels: number;
+  /** Slices read on each side of the one predicted (a z-context membrane model); 0 for the others. */
+  zContext: number;
   multiple: number;
   marginPx: number;
   /** Stochastic ensemble members of a binarized model (--ensemble K): their maps are averaged, their variance kept. */
@@ -74,7 +76,7 @@ export async function loadInferenceModel(dir: string, opts: { threads?: number; 
   const cfg: ModelConfig = record.config;
   const multiple = sizeMultiple(cfg);
   const members = k > 1 ? (await createMemberModels(dir, k, opts)).sessions : undefined;
-  return { dir, record, session, inChannels: cfg.inChannels, multiple, marginPx: defaultMargin(cfg, multiple), members };
+  return { dir, record, session, inChannels: cfg.inChannels, zContext: cfg.kind === 'unet' ? (cfg.zContext ?? 0) : 0, multiple, marginPx: defaultMargin(cfg, multiple), members };
 }
 
 /**

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runPipeline, type PipelineOptions } from './pipeline';
+import { contextNote, runPipeline, type PipelineOptions } from './pipeline';
 import { loadInferenceModel } from './models';
 import { predictTiled } from '../../ml/infer/tiled';
 import { resample } from '../../ml/infer/resample';
@@ -17,6 +17,8 @@ import { initTf } from '../../ml/tfjs/backend';
 import { pseudoRandom } from '../../ml/models/test-helpers';
 import { segment } from '../../ml/segmentation';
 import type { TunedSegmentation } from '../../ml/segmentation/tune';
+
+const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((d, v, i) => Math.max(d, Math.abs(v - b[i])), 0);
 
 async function one(opts: PipelineOptions): Promise<{ maps: Float32Array[]; labels: Uint32Array; notices: string[]; w: number; h: number }> {
   const notices: string[] = [];
@@ -94,7 +96,6 @@ test('a stack of another pixel size runs resized to the model\'s, and its maps c
     const expected = resample(big, 1, 2 * h, 2 * w, h, w);
     const direct = await predictTiled(m.session, normalizeSlice(raw), 1, h, w, tiling);
     await m.session.release();
-    const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((d, v, i) => Math.max(d, Math.abs(v - b[i])), 0);
     assert.ok(maxDiff(expected, direct) > 1e-3, 'resizing changes the map of this model');
 
     const r = await one({ stack: at8, membraneModel: membrane, refiner: null });
@@ -127,4 +128,42 @@ test('a stack of another pixel size runs resized to the model\'s, and its maps c
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('a z-context model reads each slice with its neighbours from the stack, mirrored at the ends', async () => {
+  await initTf('cpu');
+  const dir = await mkdtemp(join(tmpdir(), 'emseg-pipeline-z-'));
+  try {
+    const membrane = await tinyModel(join(dir, 'membrane'), { kind: 'unet', baseChannels: 2, depth: 2, inChannels: 3, zContext: 1 }, 'membrane', undefined, 6);
+    const [w, h] = [24, 20];
+    const raws = [7, 8, 9].map((s) => ({ width: w, height: h, data: Uint8Array.from(pseudoRandom(w * h, s, 255).map((v) => Math.abs(v))) }));
+    const stack = join(dir, 'stack.tif');
+    await writeTiffStack(stack, raws);
+    const got: Float32Array[] = [];
+    for await (const r of runPipeline({ stack, membraneModel: membrane, refiner: null, skipSegmentation: true })) got.push(r.rounds[0].data);
+    // The same slices in reverse order: each slice's input is read anew, whatever came before.
+    const back: Float32Array[] = [];
+    for await (const r of runPipeline({ stack, membraneModel: membrane, refiner: null, skipSegmentation: true, slices: [2, 1, 0] })) back.unshift(r.rounds[0].data);
+    const m = await loadInferenceModel(membrane);
+    const norm = raws.map((r) => normalizeSlice(r));
+    const direct = async (ids: number[]) => predictTiled(m.session, Float32Array.from(ids.flatMap((i) => Array.from(norm[i]))), 3, h, w, { tilePx: 1024, marginPx: m.marginPx, multiple: m.multiple });
+    const expected = [await direct([1, 0, 1]), await direct([0, 1, 2]), await direct([1, 2, 1])];
+    const wrong = await direct([1, 1, 1]);
+    await m.session.release();
+    for (let z = 0; z < 3; z++) {
+      assert.ok(maxDiff(got[z], expected[z]) < 1e-5, `slice ${z}: max difference ${maxDiff(got[z], expected[z])}`);
+      assert.ok(maxDiff(back[z], expected[z]) < 1e-5, `slice ${z} in reverse order`);
+    }
+    assert.ok(maxDiff(got[1], wrong) > 1e-3, 'the neighbours change the middle slice\'s map');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a z-context model says when the stack has one slice or sections far from its own', () => {
+  assert.equal(contextNote(0, 1, 8, 50), null, 'a single-slice model says nothing');
+  assert.match(contextNote(1, 1, undefined, 50) ?? '', /this stack has one; it reads the slice itself/);
+  assert.match(contextNote(1, 30, 8, 50) ?? '', /sections 50 nm apart and this stack's are 8 nm/);
+  assert.equal(contextNote(1, 30, 45, 50), null, 'within 25 %');
+  assert.equal(contextNote(1, 30, undefined, 50), null, 'unknown: nothing to compare');
 });

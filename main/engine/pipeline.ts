@@ -6,6 +6,7 @@ import { normalizeSlice } from '../../ml/train/normalize';
 import { DEFAULT_TILE_PX, predictTiled } from '../../ml/infer/tiled';
 import { refineRounds } from '../../ml/infer/refine';
 import { inferenceScale, resample } from '../../ml/infer/resample';
+import { contextIndices, planar } from '../../ml/infer/z-context';
 import { segment, type SegmentParams } from '../../ml/segmentation';
 import type { Labels, MembraneMap } from '../../ml/types';
 import { ensembleMeanVariance } from '../../ml/compress/binary';
@@ -124,6 +125,16 @@ export function pixelScale(stackNm: { x: number; y: number } | undefined, modelN
   return { x, y, note: `pixel size: stack ${size}, model ${fmt(modelNm)}; slices are resized ${by} for the models and the maps back (--no-rescale runs at the stack's own size)` };
 }
 
+/** What to tell the user about a z-context model's neighbours on this stack, if anything. */
+export function contextNote(k: number, depth: number, stackZNm: number | undefined, modelZNm: number | undefined): string | null {
+  if (k === 0) return null;
+  if (depth === 1) return `z-context: the model reads ${k} slice(s) on each side, and this stack has one; it reads the slice itself in their place`;
+  if (stackZNm && modelZNm && Math.abs(Math.log(stackZNm / modelZNm)) > Math.log(1.25)) {
+    return `z-context: the model was trained on sections ${Number(modelZNm.toPrecision(3))} nm apart and this stack's are ${Number(stackZNm.toPrecision(3))} nm; its neighbours are read as they are, so the maps may be worse than on sections like the model's`;
+  }
+  return null;
+}
+
 export async function* runPipeline(opts: PipelineOptions): AsyncGenerator<SliceResult> {
   const stack = await openStack(opts.stack, { onNotice: opts.onNotice });
   const models = opts.models ?? (await loadPipelineModels(opts));
@@ -143,27 +154,45 @@ export async function* runPipeline(opts: PipelineOptions): AsyncGenerator<SliceR
     let done = 0;
     const report = (stage: string, slice: number) => opts.onProgress?.({ done, total, stage, slice });
     const tiled = (m: InferenceModel) => ({ tilePx: opts.tilePx ?? DEFAULT_TILE_PX, marginPx: m.marginPx, multiple: m.multiple, tta: opts.tta });
+    // Normalised slices at the models' pixel size, by stack index: a z-context model reads the neighbours of each
+    // slice too, and slices usually come in order, so the few around the current one are kept.
+    const k = models.membrane.zContext;
+    const zNote = contextNote(k, stack.info.depth, stackNm?.z ?? stack.info.pixelSizeNm?.z, models.membrane.record.sectionNm);
+    if (zNote) opts.onNotice?.(zNote);
+    const inputs = new Map<number, { norm: Float32Array; w: number; h: number }>();
+    const inputSlice = async (i: number) => {
+      let v = inputs.get(i);
+      if (!v) {
+        const raw = await stack.readSlice(i);
+        const { width: w, height: h } = raw;
+        v = { norm: resample(normalizeSlice(raw), 1, h, w, Math.max(1, Math.round(h * scale.y)), Math.max(1, Math.round(w * scale.x))), w, h };
+        inputs.set(i, v);
+      }
+      return v;
+    };
     for (const z of slices) {
       if (opts.signal?.aborted) throw new JobCancelled();
       report('predict', z);
-      const raw = await stack.readSlice(z);
-      const { width: w, height: h } = raw;
+      const { norm, w, h } = await inputSlice(z);
       // Models run at their own pixel size (sh × sw); everything they return is resized back to h × w.
       const sh = Math.max(1, Math.round(h * scale.y));
       const sw = Math.max(1, Math.round(w * scale.x));
       const back = (m: Float32Array) => resample(m, 1, sh, sw, h, w);
-      const norm = resample(normalizeSlice(raw), 1, h, w, sh, sw);
+      const around = contextIndices(z, k, (i) => i >= 0 && i < stack.info.depth);
+      const input = k ? planar(await Promise.all(around.map(async (i) => (await inputSlice(i)).norm))) : norm;
+      for (const i of [...inputs.keys()]) if (i <= z - k || i > z + k) inputs.delete(i); // the next slice needs z + 1 − k …
+      const c = around.length;
       let map0: Float32Array;
       let uncertainty: MembraneMap | undefined;
       if (models.membrane.members) {
         // Each member is tiled on its own: the mean of tiled maps is the tiled mean (the same crops and blending).
         const maps: Float32Array[] = [];
-        for (const m of models.membrane.members) maps.push(await predictTiled(m, norm, 1, sh, sw, tiled(models.membrane)));
+        for (const m of models.membrane.members) maps.push(await predictTiled(m, input, c, sh, sw, tiled(models.membrane)));
         const { mean, variance } = ensembleMeanVariance(maps);
         map0 = mean;
         uncertainty = { width: w, height: h, data: back(variance) };
       } else {
-        map0 = await predictTiled(models.membrane.session, norm, 1, sh, sw, tiled(models.membrane));
+        map0 = await predictTiled(models.membrane.session, input, c, sh, sw, tiled(models.membrane));
       }
       done++;
       const maps = [back(map0)];

@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm, access } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { trainRefiner } from './refiner-training';
+import { orderTrainingMaps } from './training-maps';
 import { saveModel, weightEntries, type ModelRecord } from './model-store';
 import type { LabelledSlice } from './datasets';
 import { buildModel, type UNetConfig } from '../../ml/models';
@@ -106,4 +107,14 @@ test('refiner training on the maps of several membrane snapshots, the final mode
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("training maps: the snapshot closest to the validation score, unless the final model's own maps are no better than that", () => {
+  const set = (source: string, trainVrand: number) => ({ maps: [], source, trainVrand });
+  const own = set('final', 0.99);
+  const snaps = [set('s100', 0.95), set('s200', 0.962), set('s300', 0.97)];
+  assert.deepEqual(orderTrainingMaps([own, ...snaps], 0.96, 2).map((s) => s.source), ['s200', 's100'], 'its own maps are too good: the closest snapshots');
+  const weak = set('final', 0.955);
+  assert.deepEqual(orderTrainingMaps([weak, ...snaps], 0.96, 2).map((s) => s.source), ['final', 's200'], 'its own maps are as wrong as unseen ones: they come first');
+  assert.deepEqual(orderTrainingMaps([set('final', 0.96), ...snaps], 0.96).map((s) => s.source), ['final']);
 });

@@ -1,8 +1,10 @@
 // The maps a refiner trains on and the watershed is tuned on: maps of the training slices that are as wrong as the
-// maps of unseen slices. A membrane model predicts its own training slices far better than unseen ones, so instead of
-// k-fold cross-prediction (k extra membrane trainings) we take the membrane model's own earlier snapshot whose V_rand on
-// the *training* slices is closest to the final model's V_rand on the *validation* slices: maps that are wrong about as
-// often, and in the same ways, as the maps the refiner will meet. Both scores are recorded in the model card.
+// maps of unseen slices. A membrane model usually predicts its own training slices far better than unseen ones, so
+// instead of k-fold cross-prediction (k extra membrane trainings) we take the membrane model's own earlier snapshot
+// whose V_rand on the *training* slices is closest to the final model's V_rand on the *validation* slices: maps that are
+// wrong about as often, and in the same ways, as the maps the refiner will meet. Where the final model's own training
+// maps score no better than its validation maps (a short fine-tune can end there), they are used themselves. Both
+// scores are recorded in the model card.
 import { readdir, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { normalizeSlice } from '../../ml/train/normalize';
@@ -11,7 +13,8 @@ import { refineRounds } from '../../ml/infer/refine';
 import { scoreMembraneStack, type GroundTruth } from '../../ml/metrics';
 import type { MembraneMap } from '../../ml/types';
 import { loadInferenceModel, type InferenceModel } from './models';
-import type { LabelledSlice } from './datasets';
+import { contextPlanes, type LabelledSlice } from './datasets';
+import { planar } from '../../ml/infer/z-context';
 
 export interface TrainingMapsOptions {
   /** The final membrane model's folder (a training output folder with snapshots/ is best). */
@@ -21,10 +24,12 @@ export interface TrainingMapsOptions {
   log: (line: string) => void;
 }
 
+/** The membrane model's maps of a set of slices (a z-context model reads its neighbours from the same set). */
 export async function predictAll(model: InferenceModel, slices: LabelledSlice[]): Promise<Float32Array[]> {
   const out: Float32Array[] = [];
-  for (const s of slices) {
-    out.push(await predictTiled(model.session, normalizeSlice(s.raw), 1, s.raw.height, s.raw.width, { tilePx: DEFAULT_TILE_PX, marginPx: model.marginPx, multiple: model.multiple }));
+  const inputs = contextPlanes(slices, model.zContext);
+  for (const [j, s] of slices.entries()) {
+    out.push(await predictTiled(model.session, planar(inputs[j]), inputs[j].length, s.raw.height, s.raw.width, { tilePx: DEFAULT_TILE_PX, marginPx: model.marginPx, multiple: model.multiple }));
   }
   return out;
 }
@@ -66,6 +71,19 @@ export interface TrainingMapsChoice extends TrainingMapSet {
   valMaps: Float32Array[];
 }
 
+/**
+ * The `sources` candidate sets to train or tune on, best first; `candidates[0]` is the final model's own. Closest
+ * training V_rand to `targetVrand` first (stable: on equal distance the final model, then the earlier snapshot) — but
+ * when the final model's own training maps are already no better than its validation maps, no stand-in is needed, and
+ * a snapshot's maps, however close their score, are another model's: calibrated differently, so thresholds tuned on them
+ * miss the final model's. Then the final model's come first.
+ */
+export function orderTrainingMaps(candidates: TrainingMapSet[], targetVrand: number, sources = 1): TrainingMapSet[] {
+  const own = candidates[0];
+  const gap = (c: TrainingMapSet) => (c === own && own.trainVrand <= targetVrand ? -1 : Math.abs(c.trainVrand - targetVrand));
+  return [...candidates].sort((a, b) => gap(a) - gap(b)).slice(0, Math.max(1, sources));
+}
+
 const sameMaps = (a: Float32Array[], b: Float32Array[]): boolean => a.every((m, k) => m.length === b[k].length && m.every((v, i) => v === b[k][i]));
 
 /**
@@ -99,9 +117,8 @@ export async function chooseTrainingMaps(opts: TrainingMapsOptions, trainGts: Gr
     opts.log(`snapshot ${snap}: training-slice V_rand ${v.toFixed(4)} (target ${targetVrand.toFixed(4)})${duplicate ? ', the final model itself' : ''}`);
     if (!duplicate) candidates.push({ maps, source: join(snapDir, snap), trainVrand: v });
   }
-  // Stable sort: on equal distance the final model, then the earlier snapshot.
-  const gap = (c: TrainingMapSet) => Math.abs(c.trainVrand - targetVrand);
-  const sets = candidates.sort((a, b) => gap(a) - gap(b)).slice(0, Math.max(1, sources));
+  const sets = orderTrainingMaps(candidates, targetVrand, sources);
+  if (finalTrainVrand <= targetVrand) opts.log(`the final model's own training maps are no better than its validation maps: they are used`);
   if (sets.length < sources) opts.log(`only ${sets.length} set(s) of training maps available (asked for ${sources})`);
   return { ...sets[0], sets, targetVrand, finalTrainVrand, valMaps };
 }

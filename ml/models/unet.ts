@@ -20,8 +20,13 @@ export interface UNetConfig {
   baseChannels: number;
   /** Number of 2× poolings. The receptive field grows with it; H and W must be multiples of 2^depth. */
   depth: number;
-  /** 1 for a raw slice. */
+  /** 1 for a raw slice; 2·zContext + 1 for a z-context model. */
   inChannels: number;
+  /**
+   * Slices read on each side of the one predicted (ml/infer/z-context.ts): the input channels are the normalised slices
+   * z − zContext … z + zContext. Absent or 0: the slice alone.
+   */
+  zContext?: number;
   /**
    * Output channels of individual layers, by block-convolution name (enc0a, enc0b, …, bottoma, bottomb, up2, dec2a,
    * dec2b, …), overriding the doubling rule: a filter-pruned U-Net (ml/compress/structured.ts) is a smaller dense one.

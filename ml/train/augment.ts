@@ -21,8 +21,13 @@ export interface AugmentOptions {
   /** Elastic deformation: displacement amplitude in pixels (0 = off) on a coarse grid of `elasticGrid` cells. */
   elasticPx: number;
   elasticGrid: number;
-  /** The channel intensity jitter applies to (the raw slice); other channels, such as a membrane map, keep their meaning. */
-  intensityChannel: number;
+  /**
+   * The channel intensity jitter applies to (the raw slice); other channels, such as a membrane map, keep their meaning.
+   * 'all': every channel is a raw slice (a z-context input) and gets the same gain and offset.
+   */
+  intensityChannel: number | 'all';
+  /** Reverse the channel order with probability ½: the slices of a z-context input read bottom-up as well as top-down. */
+  zFlip?: boolean;
 }
 
 export const DEFAULT_AUGMENT: AugmentOptions = { flips: true, intensity: true, elasticPx: 0, elasticGrid: 4, intensityChannel: 0 };
@@ -76,6 +81,8 @@ export function sampleCrop(slice: TrainingSlice, size: number, rng: Rng, opt: Au
   const gain = opt.intensity ? rng.uniform(0.8, 1.25) : 1;
   const bias = opt.intensity ? rng.uniform(-0.25, 0.25) : 0;
   const noise = opt.intensity ? rng.uniform(0, 0.1) : 0;
+  const flipZ = opt.zFlip === true && channels > 1 && rng.int(2) === 1;
+  const jitter = (c: number) => opt.intensityChannel === 'all' || c === opt.intensityChannel;
 
   const raw = new Float32Array(size * size * channels);
   const target = new Float32Array(size * size);
@@ -104,12 +111,13 @@ export function sampleCrop(slice: TrainingSlice, size: number, rng: Rng, opt: Au
       const ya = reflect(iy, height);
       const yb = reflect(iy + 1, height);
       for (let c = 0; c < channels; c++) {
-        const p00 = slice.raw[(ya * width + xa) * channels + c];
-        const p01 = slice.raw[(ya * width + xb) * channels + c];
-        const p10 = slice.raw[(yb * width + xa) * channels + c];
-        const p11 = slice.raw[(yb * width + xb) * channels + c];
+        const sc = flipZ ? channels - 1 - c : c;
+        const p00 = slice.raw[(ya * width + xa) * channels + sc];
+        const p01 = slice.raw[(ya * width + xb) * channels + sc];
+        const p10 = slice.raw[(yb * width + xa) * channels + sc];
+        const p11 = slice.raw[(yb * width + xb) * channels + sc];
         const val = (p00 * (1 - fx) + p01 * fx) * (1 - fy) + (p10 * (1 - fx) + p11 * fx) * fy;
-        raw[o * channels + c] = c === opt.intensityChannel ? val * gain + bias + (noise > 0 ? noise * rng.normal() : 0) : val;
+        raw[o * channels + c] = jitter(c) ? val * gain + bias + (noise > 0 ? noise * rng.normal() : 0) : val;
       }
       const nx = reflect(Math.round(sx), width);
       const ny = reflect(Math.round(sy), height);

@@ -68,6 +68,7 @@ export function modelSummary(m: ModelInfo): string {
   if (m.vrand !== null) parts.push(`V_rand ${m.vrand.toFixed(4)}${m.deltaVrand !== null && m.method !== 'none' ? ` (${signed(m.deltaVrand)})` : ''}`);
   if (m.mpxPerS === null && m.vrand === null) parts.push(NOT_MEASURED);
   if (m.pixelSizeNm !== null) parts.push(`${m.pixelSizeNm} nm/px`);
+  if (m.zContext > 0) parts.push(`reads ±${m.zContext} slice${m.zContext > 1 ? 's' : ''}`);
   return parts.join(' · ');
 }
 

@@ -9,7 +9,9 @@ import { parseArgs } from 'node:util';
 import type { CommandContext } from '../command';
 import { trainCommand } from './train';
 import { gridStack, tinyModel } from '../../engine/fixtures';
-import { resizeLabelled } from '../../engine/datasets';
+import { contextPlanes, resizeLabelled, toTrainingSlices, toValidationSlices } from '../../engine/datasets';
+import { runCli } from './test-run';
+import { initTf } from '../../../ml/tfjs/backend';
 import type { ModelRecord } from '../../engine/model-store';
 
 test('resized labels keep a one-pixel membrane when halved and double it when enlarged', () => {
@@ -47,4 +49,41 @@ test('emseg train --init at another pixel size trains resized and keeps the mode
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('emseg train --z-context widens an --init model to read its neighbours, and will not drop them again', async () => {
+  await initTf('cpu');
+  const dir = await mkdtemp(join(tmpdir(), 'emseg-train-z-'));
+  try {
+    const { images, labels } = await gridStack(dir, 4, 32);
+    const init = await tinyModel(join(dir, 'init'), { kind: 'unet', baseChannels: 2, depth: 1, inChannels: 1 }, 'membrane', undefined, 5);
+    const data = ['--images', images, '--labels', labels, '--label-membrane-value', '0', '--val-slices', '3', '--pixel-size', '4', '--quiet'];
+    const run = ['train', ...data, '--crop', '16', '--steps', '1', '--eval-every', '1', '--batch', '1', '--workers', '1'];
+    const out = join(dir, 'z1');
+    const ok = await runCli([...run, '--init', init, '--z-context', '1', '--section-nm', '50', '--out', out]);
+    assert.equal(ok.code, 0, ok.err);
+    const record = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')) as ModelRecord;
+    assert.deepEqual(record.config, { kind: 'unet', baseChannels: 2, depth: 1, inChannels: 3, zContext: 1 });
+    assert.equal(record.sectionNm, 50);
+    assert.match(await readFile(join(out, 'README.md'), 'utf8'), /and the 1 slice\(s\) on each side of it \(z-context/);
+    const drop = await runCli([...run, '--init', out, '--z-context', '0', '--out', join(dir, 'z0')]);
+    assert.equal(drop.code, 2);
+    assert.match(drop.err, /^emseg train: .*reads 1 slice\(s\) on each side; --z-context 0 cannot drop them/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('each set reads its z-context from its own slices: a training slice never reads a validation slice', () => {
+  const slice = (index: number) => ({ index, raw: { width: 2, height: 1, data: Uint8Array.of(index * 10, index * 10 + 5) }, label: { width: 2, height: 1, data: Uint8Array.of(0, 255) } });
+  const train = [0, 1, 2].map(slice);
+  const val = [3, 4].map(slice);
+  // Each slice's own plane is the centre channel; a neighbour is the very plane of that neighbour.
+  const ids = (set: ReturnType<typeof slice>[], planes: Float32Array[][]) => planes.map((p) => p.map((q) => set[planes.findIndex((r) => r[1] === q)].index));
+  assert.deepEqual(ids(train, contextPlanes(train, 1)), [[1, 0, 1], [0, 1, 2], [1, 2, 1]]);
+  assert.deepEqual(ids(val, contextPlanes(val, 1)), [[4, 3, 4], [3, 4, 3]]);
+  const t = toTrainingSlices(train, 0, 1);
+  assert.deepEqual([t[0].channels, t[0].raw.length, Array.from(t[0].target)], [3, 6, [1, 0]]);
+  const v = toValidationSlices(val, 1);
+  assert.deepEqual([v[1].index, v[1].channels, v[1].input.length], [4, 3, 6]);
 });

@@ -3,9 +3,9 @@
 import os from 'node:os';
 import { join } from 'node:path';
 import type { Command } from '../command';
-import { labelledData, num, str, trainingPixelSize, weightingOption } from '../options';
+import { labelledData, num, str, trainingPixelSize, trainingSectionNm, weightingOption } from '../options';
 import { createProgressBar } from '../progress';
-import { resizeLabelled, toTrainingSlice, toValidationSlice, type LabelledSlice } from '../../engine/datasets';
+import { resizeLabelled, toTrainingSlices, toValidationSlices, type LabelledSlice } from '../../engine/datasets';
 import { train } from '../../engine/train';
 import { exportModelFolder } from '../../engine/export';
 import { loadModel } from '../../engine/model-store';
@@ -13,6 +13,18 @@ import { scoreMembraneStack, asGroundTruth } from '../../../ml/metrics';
 import { DEFAULT_AUGMENT } from '../../../ml/train/augment';
 import type { UNetConfig } from '../../../ml/models';
 import { inferenceScale } from '../../../ml/infer/resample';
+import { contextChannels, widenInputKernel } from '../../../ml/infer/z-context';
+
+/**
+ * An --init model's weights for a run with z-context k: unchanged at the model's own context; with more, the first
+ * layer's kernel (the first weight, 3×3 × channels × width) widened with zero weights for the new slices around its own.
+ */
+function widenInit(weights: Float32Array[], cfg: UNetConfig, k: number, dir: string): Float32Array[] {
+  const own = cfg.zContext ?? 0;
+  if (k === own) return weights;
+  if (k < own) throw Object.assign(new Error(`${dir}: the model reads ${own} slice(s) on each side; --z-context ${k} cannot drop them (train from scratch instead)`), { userFacing: true });
+  return [widenInputKernel(weights[0], 9, cfg.inChannels, contextChannels(k), k - own), ...weights.slice(1)];
+}
 
 export const trainCommand: Command = {
   name: 'train',
@@ -56,6 +68,13 @@ Options:
                                  the last 100 steps) and save it as the model; validation also scores the current
                                  weights, for comparison (default 0 = off)
   --workers <n>                  training threads (default: number of cores)
+  --z-context <k>                read k slices on each side of the one predicted, as extra input channels (default
+                                 0: the slice alone). Neighbours come from the same set (training or validation
+                                 slices), mirrored at its ends; emseg segment reads them from the stack. With --init
+                                 of a model with less context, its first layer is widened with zero weights for the new
+                                 slices, so training starts from the model's own predictions
+  --section-nm <nm>              with --z-context: the images' section thickness (ISBI 2012: 50), where their metadata
+                                 lacks it; stored with the model
   --init <model dir>             fine-tune from an existing membrane model
   --seed <n>                     random seed (default 1)
 `,
@@ -65,6 +84,7 @@ Options:
     lr: { type: 'string' }, 'base-channels': { type: 'string' }, depth: { type: 'string' }, elastic: { type: 'string' }, weighting: { type: 'string' },
     malis: { type: 'string' }, 'eval-every': { type: 'string' }, workers: { type: 'string' }, init: { type: 'string' }, seed: { type: 'string' },
     'pixel-size': { type: 'string' }, 'no-rescale': { type: 'boolean' }, average: { type: 'string' },
+    'z-context': { type: 'string' }, 'section-nm': { type: 'string' },
   },
   async run(ctx) {
     const out = str(ctx, 'out', true);
@@ -82,21 +102,29 @@ Options:
     const pixelSizeNm = f === 1 ? imagesNm : initNm;
     if (f !== 1 && !ctx.quiet) ctx.err(`notice: pixel size: images ${imagesNm} nm, --init model ${initNm} nm; slices and labels are resized ${Number(f.toFixed(3))}× for training, so the model stays a ${initNm} nm one (--no-rescale trains at ${imagesNm} nm)`);
     const weighting = weightingOption(ctx, 'balanced');
-    const depth = num(ctx, 'depth', 4, { min: 1, max: 6, int: true });
-    const config: UNetConfig = { kind: 'unet', baseChannels: num(ctx, 'base-channels', 16, { min: 1, int: true }), depth, inChannels: 1 };
+    const initCfg = initModel?.record.config.kind === 'unet' ? initModel.record.config : undefined;
+    if (initModel && !initCfg) throw Object.assign(new Error(`${init}: not a membrane model (its config is a ${initModel.record.config.kind})`), { userFacing: true });
+    const zContext = num(ctx, 'z-context', initCfg?.zContext ?? 0, { min: 0, max: 4, int: true });
+    const depth = initCfg?.depth ?? num(ctx, 'depth', 4, { min: 1, max: 6, int: true });
+    const config: UNetConfig = initCfg
+      ? { ...initCfg, inChannels: contextChannels(zContext), ...(zContext ? { zContext } : {}) }
+      : { kind: 'unet', baseChannels: num(ctx, 'base-channels', 16, { min: 1, int: true }), depth, inChannels: contextChannels(zContext), ...(zContext ? { zContext } : {}) };
+    if (!zContext) delete config.zContext;
+    const sectionNm = zContext ? ((await trainingSectionNm(ctx)) ?? initModel?.record.sectionNm) : undefined;
+    const initWeights = initModel && initCfg ? widenInit(initModel.weights, initCfg, zContext, init as string) : undefined;
     const crop = num(ctx, 'crop', 256, { min: 2 ** depth, int: true });
     const steps = num(ctx, 'steps', 2000, { min: 1, int: true });
     const bar = createProgressBar('train', steps, { quiet: ctx.quiet });
     const gts = valSet.map((s) => asGroundTruth(s.label, mv));
     const result = await train({
-      role: 'membrane', config, train: trainSet.map((s) => toTrainingSlice(s, mv)), val: valSet.map(toValidationSlice), out, steps,
+      role: 'membrane', config, train: toTrainingSlices(trainSet, mv, zContext), val: toValidationSlices(valSet, zContext), out, steps,
       batchSize: num(ctx, 'batch', 4, { min: 1, int: true }), cropPx: crop, lr: num(ctx, 'lr', 2e-3, { min: 0 }),
       workers: num(ctx, 'workers', os.availableParallelism(), { min: 1, int: true }), seed: num(ctx, 'seed', 1, { int: true }),
-      augment: { ...DEFAULT_AUGMENT, elasticPx: num(ctx, 'elastic', 3, { min: 0 }) }, weighting, malis: num(ctx, 'malis', 0, { min: 0 }),
+      augment: { ...DEFAULT_AUGMENT, elasticPx: num(ctx, 'elastic', 3, { min: 0 }), ...(zContext ? { intensityChannel: 'all', zFlip: true } : {}) }, weighting, malis: num(ctx, 'malis', 0, { min: 0 }),
       evalEvery: num(ctx, 'eval-every', 200, { min: 1, int: true }), average: num(ctx, 'average', 0, { min: 0, max: 0.99999 }),
       score: async (maps) => scoreMembraneStack(maps, gts),
-      init: initModel?.weights,
-      record: { ...(pixelSizeNm ? { pixelSizeNm } : {}), training: { ...data, ...(init ? { initFrom: init } : {}) } },
+      init: initWeights,
+      record: { ...(pixelSizeNm ? { pixelSizeNm } : {}), ...(sectionNm ? { sectionNm } : {}), training: { ...data, ...(init ? { initFrom: init } : {}) } },
       log: (line) => (ctx.quiet ? undefined : ctx.err(line)),
       onProgress: (p) => bar.update(p.step, p.steps, `loss ${p.loss.toFixed(4)}${p.lastVal ? ` val vrand ${p.lastVal.vrand.toFixed(4)}` : ''}`),
     });

@@ -109,12 +109,14 @@ test('refiner training on the maps of several membrane snapshots, the final mode
   }
 });
 
-test("training maps: the snapshot closest to the validation score, unless the final model's own maps are no better than that", () => {
+test("training maps: the snapshot closest to the validation score, or with ownMaps the final model's own when they are no better than that", () => {
   const set = (source: string, trainVrand: number) => ({ maps: [], source, trainVrand });
   const own = set('final', 0.99);
   const snaps = [set('s100', 0.95), set('s200', 0.962), set('s300', 0.97)];
   assert.deepEqual(orderTrainingMaps([own, ...snaps], 0.96, 2).map((s) => s.source), ['s200', 's100'], 'its own maps are too good: the closest snapshots');
   const weak = set('final', 0.955);
-  assert.deepEqual(orderTrainingMaps([weak, ...snaps], 0.96, 2).map((s) => s.source), ['final', 's200'], 'its own maps are as wrong as unseen ones: they come first');
-  assert.deepEqual(orderTrainingMaps([set('final', 0.96), ...snaps], 0.96).map((s) => s.source), ['final']);
+  assert.deepEqual(orderTrainingMaps([weak, ...snaps], 0.96, 2).map((s) => s.source), ['s200', 'final'], 'by default the closest, whatever their model');
+  assert.deepEqual(orderTrainingMaps([weak, ...snaps], 0.96, 2, true).map((s) => s.source), ['final', 's200'], 'its own maps are as wrong as unseen ones: they come first');
+  assert.deepEqual(orderTrainingMaps([set('final', 0.96), ...snaps], 0.96, 1, true).map((s) => s.source), ['final']);
+  assert.deepEqual(orderTrainingMaps([own, ...snaps], 0.96, 1, true).map((s) => s.source), ['s200'], 'too good: not preferred even when asked');
 });

@@ -48,6 +48,8 @@ export interface RefinerTrainOptions {
   average?: number;
   /** Train on the maps of this many membrane models (the final one and its snapshots closest to it; default 1). */
   mapSources?: number;
+  /** See TrainingMapsOptions.ownMaps. */
+  ownMaps?: boolean;
   /** The training data as the record and model card describe it (images, labels, slices). */
   data?: TrainingDataRecord;
   /** Start from an existing refiner's weights (same config) instead of a fresh initialisation. */

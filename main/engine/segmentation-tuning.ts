@@ -15,6 +15,8 @@ import { segment } from '../../ml/segmentation/segment';
 import { DEFAULT_TUNING_GRID, tunedParams, tuneSegmentation, type TunedRound, type TunedSegmentation, type TuningGrid } from '../../ml/segmentation/tune';
 
 export interface SegmentationTuningOptions {
+  /** See TrainingMapsOptions.ownMaps. */
+  ownMaps?: boolean;
   trainSet: LabelledSlice[];
   membraneValue: number;
   /** Rounds 0..maxRounds are tuned (0 = the membrane model's maps only). */

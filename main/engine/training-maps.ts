@@ -2,9 +2,9 @@
 // maps of unseen slices. A membrane model usually predicts its own training slices far better than unseen ones, so
 // instead of k-fold cross-prediction (k extra membrane trainings) we take the membrane model's own earlier snapshot
 // whose V_rand on the *training* slices is closest to the final model's V_rand on the *validation* slices: maps that are
-// wrong about as often, and in the same ways, as the maps the refiner will meet. Where the final model's own training
-// maps score no better than its validation maps (a short fine-tune can end there), they are used themselves. Both
-// scores are recorded in the model card.
+// wrong about as often, and in the same ways, as the maps the refiner will meet. With --own-maps, where the final
+// model's own training maps score no better than its validation maps (ISBI's slices 0–19 score lower than 20–29), they
+// are used themselves. Both scores are recorded in the model card.
 import { readdir, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { normalizeSlice } from '../../ml/train/normalize';
@@ -21,6 +21,11 @@ export interface TrainingMapsOptions {
   membrane: string;
   trainSet: LabelledSlice[];
   valSet: LabelledSlice[];
+  /**
+   * Take the final model's own training maps when they score no better than its validation maps (see
+   * orderTrainingMaps); otherwise, and by default, the snapshot closest to the validation score.
+   */
+  ownMaps?: boolean;
   log: (line: string) => void;
 }
 
@@ -73,14 +78,14 @@ export interface TrainingMapsChoice extends TrainingMapSet {
 
 /**
  * The `sources` candidate sets to train or tune on, best first; `candidates[0]` is the final model's own. Closest
- * training V_rand to `targetVrand` first (stable: on equal distance the final model, then the earlier snapshot) — but
- * when the final model's own training maps are already no better than its validation maps, no stand-in is needed, and
- * a snapshot's maps, however close their score, are another model's: calibrated differently, so thresholds tuned on them
- * miss the final model's. Then the final model's come first.
+ * training V_rand to `targetVrand` first (stable: on equal distance the final model, then the earlier snapshot). With
+ * `preferOwn`, the final model's own maps come first when they are already no better than its validation maps: then no
+ * stand-in is needed, and a snapshot's maps, however close their score, are another model's, calibrated differently,
+ * so thresholds tuned on them can miss the final model's.
  */
-export function orderTrainingMaps(candidates: TrainingMapSet[], targetVrand: number, sources = 1): TrainingMapSet[] {
+export function orderTrainingMaps(candidates: TrainingMapSet[], targetVrand: number, sources = 1, preferOwn = false): TrainingMapSet[] {
   const own = candidates[0];
-  const gap = (c: TrainingMapSet) => (c === own && own.trainVrand <= targetVrand ? -1 : Math.abs(c.trainVrand - targetVrand));
+  const gap = (c: TrainingMapSet) => (preferOwn && c === own && own.trainVrand <= targetVrand ? -1 : Math.abs(c.trainVrand - targetVrand));
   return [...candidates].sort((a, b) => gap(a) - gap(b)).slice(0, Math.max(1, sources));
 }
 
@@ -117,8 +122,9 @@ export async function chooseTrainingMaps(opts: TrainingMapsOptions, trainGts: Gr
     opts.log(`snapshot ${snap}: training-slice V_rand ${v.toFixed(4)} (target ${targetVrand.toFixed(4)})${duplicate ? ', the final model itself' : ''}`);
     if (!duplicate) candidates.push({ maps, source: join(snapDir, snap), trainVrand: v });
   }
-  const sets = orderTrainingMaps(candidates, targetVrand, sources);
-  if (finalTrainVrand <= targetVrand) opts.log(`the final model's own training maps are no better than its validation maps: they are used`);
+  const preferOwn = opts.ownMaps === true && finalTrainVrand <= targetVrand;
+  const sets = orderTrainingMaps(candidates, targetVrand, sources, preferOwn);
+  if (preferOwn) opts.log(`the final model's own training maps are no better than its validation maps: they are used (--own-maps)`);
   if (sets.length < sources) opts.log(`only ${sets.length} set(s) of training maps available (asked for ${sources})`);
   return { ...sets[0], sets, targetVrand, finalTrainVrand, valMaps };
 }

@@ -34,6 +34,9 @@ Options:
   --channels <n>           width (default 16)   --branch-layers <n>  reach (default 6)
   --map-sources <n>        train on the maps of n membrane models: the final one or the snapshot closest to it (as
                            above) and the next closest snapshots, each predicting every training slice (default 1)
+  --own-maps               train and tune on the final membrane model's own maps of the training slices when they score
+                           no better than its maps of the validation slices (default: its snapshot whose training
+                           V_rand is closest to its validation V_rand, which assumes its own maps are too good)
   --init <refiner dir>     continue training an existing refiner (its architecture and channels; --channels,
                            --branch-layers and --no-raw must agree with it or be left out)
   --weighting <plain|balanced|boundary>
@@ -48,7 +51,7 @@ Options:
     'train-slices': { type: 'string' }, membrane: { type: 'string' }, out: { type: 'string' }, 'no-raw': { type: 'boolean' }, stages: { type: 'string' },
     steps: { type: 'string' }, 'max-rounds': { type: 'string' }, channels: { type: 'string' }, 'branch-layers': { type: 'string' },
     batch: { type: 'string' }, crop: { type: 'string' }, lr: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, 'eval-every': { type: 'string' }, weighting: { type: 'string' },
-    init: { type: 'string' }, 'map-sources': { type: 'string' }, malis: { type: 'string' }, average: { type: 'string' },
+    init: { type: 'string' }, 'map-sources': { type: 'string' }, 'own-maps': { type: 'boolean' }, malis: { type: 'string' }, average: { type: 'string' },
   },
   async run(ctx) {
     const { membraneValue: mv, trainSet, valSet, record: data } = await labelledData(ctx);
@@ -84,7 +87,7 @@ Options:
       workers: num(ctx, 'workers', os.availableParallelism(), { min: 1, int: true }), seed: num(ctx, 'seed', 1, { int: true }),
       evalEvery: num(ctx, 'eval-every', 100, { min: 1, int: true }), weighting, malis: num(ctx, 'malis', 0, { min: 0 }),
       average: num(ctx, 'average', 0, { min: 0, max: 0.99999 }),
-      mapSources: num(ctx, 'map-sources', 1, { min: 1, int: true }), data,
+      mapSources: num(ctx, 'map-sources', 1, { min: 1, int: true }), ownMaps: ctx.values['own-maps'] === true, data,
       log: (line) => (ctx.quiet ? undefined : ctx.err(line)),
       onProgress: (d, t, m) => bar.update(d, t, m),
     });

@@ -31,10 +31,14 @@ Options:
   --refiner <model dir>    refiner whose rounds are tuned and which stores the result (default: the shipped one)
   --no-refiner             tune round 0 only and store it in the membrane model
   --max-rounds <n>         rounds tuned (default: the refiner's stored rounds + 2)
+  --own-maps               tune on the final membrane model's own maps of the training slices when they score
+                           no better than its maps of the validation slices (default: its snapshot whose training
+                           V_rand is closest to its validation V_rand, which assumes its own maps are too good)
 `,
   options: {
     images: { type: 'string' }, labels: { type: 'string' }, 'label-membrane-value': { type: 'string' }, 'val-slices': { type: 'string' },
     'train-slices': { type: 'string' }, membrane: { type: 'string' }, refiner: { type: 'string' }, 'no-refiner': { type: 'boolean' }, 'max-rounds': { type: 'string' },
+    'own-maps': { type: 'boolean' },
   },
   async run(ctx) {
     const { membraneValue: mv, trainSet, valSet } = await labelledData(ctx);
@@ -46,7 +50,7 @@ Options:
     const bar = createProgressBar('tune-segmentation', maxRounds + 1, { quiet: ctx.quiet });
     const { segmentation: tuned, validation } = await tuneSegmentationForModels({
       membrane, refiner, trainSet, valSet,
-      membraneValue: mv, maxRounds,
+      membraneValue: mv, maxRounds, ownMaps: ctx.values['own-maps'] === true,
       log: (line) => (ctx.quiet ? undefined : ctx.err(line)),
       onProgress: (d, t, m) => bar.update(d, t, m),
     });

@@ -14,6 +14,7 @@ import { mkdir, readFile, readdir, realpath } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { writeFileAtomic } from '../engine/atomic';
 import { inferenceFileBytes, loadModelRecord, type ModelRecord } from '../engine/model-store';
+import { zContextOf } from '../../ml/infer/z-context';
 import type { AccessGuard } from './access';
 import type { Args, ModelInfo, Result } from './contract';
 import { ApiError } from './door';
@@ -115,7 +116,7 @@ function infoOf(f: Found, references: Map<string, Reference>): ModelInfo {
   return {
     path: f.path, name: basename(f.path), origin: f.origin, fileBytes: f.fileBytes, ...modelFigures(f.record, references.get(f.path)),
     pixelSizeNm: f.record.pixelSizeNm ?? null,
-    zContext: f.record.config.kind === 'unet' ? (f.record.config.zContext ?? 0) : 0,
+    zContext: zContextOf(f.record.config),
   };
 }
 

@@ -83,7 +83,6 @@ export function contextPlanes(set: LabelledSlice[], k: number): Float32Array[][]
 
 /** Training slices for a membrane model with z-context k (0: the slice alone). */
 export function toTrainingSlices(set: LabelledSlice[], membraneValue: number, k = 0): TrainingSlice[] {
-  if (k === 0) return set.map((s) => toTrainingSlice(s, membraneValue));
   return contextPlanes(set, k).map((planes, j) => {
     const s = set[j];
     return { width: s.raw.width, height: s.raw.height, channels: planes.length, raw: interleaved(planes), target: membraneTarget(s.label, membraneValue) };
@@ -92,7 +91,6 @@ export function toTrainingSlices(set: LabelledSlice[], membraneValue: number, k 
 
 /** Validation slices for a membrane model with z-context k (0: the slice alone). */
 export function toValidationSlices(set: LabelledSlice[], k = 0): ValidationSlice[] {
-  if (k === 0) return set.map(toValidationSlice);
   return contextPlanes(set, k).map((planes, j) => ({ index: set[j].index, width: set[j].raw.width, height: set[j].raw.height, channels: planes.length, input: interleaved(planes) }));
 }
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { ModelRecord } from './model-store';
 import { writeFileAtomic } from './atomic';
 import { macsPerPixel } from '../../ml/models';
+import { zContextOf } from '../../ml/infer/z-context';
 
 function fmt(v: unknown): string {
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(4);
@@ -38,7 +39,7 @@ export async function renderModelCard(dir: string, notes: string[] = []): Promis
   const lines: string[] = [];
   const title = record.role === 'membrane' ? 'Membrane model' : 'Refinement model (Wu 2015)';
   lines.push(`# ${title}`, '');
-  const z = cfg.kind === 'unet' ? (cfg.zContext ?? 0) : 0;
+  const z = zContextOf(cfg);
   lines.push(record.role === 'membrane'
     ? z
       ? `A U-Net mapping a normalised raw EM slice and the ${z} slice(s) on each side of it (z-context; mirrored at the ends of the stack) to P(membrane) per pixel of the slice.`

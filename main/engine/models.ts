@@ -7,6 +7,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadModel, type ModelRecord } from './model-store';
 import { buildModel, sizeMultiple, type ModelConfig } from '../../ml/models';
+import { zContextOf } from '../../ml/infer/z-context';
 import type { MapModel } from '../../ml/infer/onnx-session';
 import { createWorkerOnnxModel } from './onnx-worker';
 import { defaultMargin } from '../../ml/infer/receptive-field';
@@ -76,7 +77,7 @@ export async function loadInferenceModel(dir: string, opts: { threads?: number; 
   const cfg: ModelConfig = record.config;
   const multiple = sizeMultiple(cfg);
   const members = k > 1 ? (await createMemberModels(dir, k, opts)).sessions : undefined;
-  return { dir, record, session, inChannels: cfg.inChannels, zContext: cfg.kind === 'unet' ? (cfg.zContext ?? 0) : 0, multiple, marginPx: defaultMargin(cfg, multiple), members };
+  return { dir, record, session, inChannels: cfg.inChannels, zContext: zContextOf(cfg), multiple, marginPx: defaultMargin(cfg, multiple), members };
 }
 
 /**

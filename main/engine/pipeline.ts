@@ -159,13 +159,16 @@ export async function* runPipeline(opts: PipelineOptions): AsyncGenerator<SliceR
     const k = models.membrane.zContext;
     const zNote = contextNote(k, stack.info.depth, stackNm?.z ?? stack.info.pixelSizeNm?.z, models.membrane.record.sectionNm);
     if (zNote) opts.onNotice?.(zNote);
-    const inputs = new Map<number, { norm: Float32Array; w: number; h: number }>();
+    // Models run at their own pixel size (sh × sw); everything they return is resized back to the slice's h × w.
+    const inputs = new Map<number, { norm: Float32Array; w: number; h: number; sh: number; sw: number }>();
     const inputSlice = async (i: number) => {
       let v = inputs.get(i);
       if (!v) {
         const raw = await stack.readSlice(i);
         const { width: w, height: h } = raw;
-        v = { norm: resample(normalizeSlice(raw), 1, h, w, Math.max(1, Math.round(h * scale.y)), Math.max(1, Math.round(w * scale.x))), w, h };
+        const sh = Math.max(1, Math.round(h * scale.y));
+        const sw = Math.max(1, Math.round(w * scale.x));
+        v = { norm: resample(normalizeSlice(raw), 1, h, w, sh, sw), w, h, sh, sw };
         inputs.set(i, v);
       }
       return v;
@@ -173,10 +176,7 @@ export async function* runPipeline(opts: PipelineOptions): AsyncGenerator<SliceR
     for (const z of slices) {
       if (opts.signal?.aborted) throw new JobCancelled();
       report('predict', z);
-      const { norm, w, h } = await inputSlice(z);
-      // Models run at their own pixel size (sh × sw); everything they return is resized back to h × w.
-      const sh = Math.max(1, Math.round(h * scale.y));
-      const sw = Math.max(1, Math.round(w * scale.x));
+      const { norm, w, h, sh, sw } = await inputSlice(z);
       const back = (m: Float32Array) => resample(m, 1, sh, sw, h, w);
       const around = contextIndices(z, k, (i) => i >= 0 && i < stack.info.depth);
       const input = k ? planar(await Promise.all(around.map(async (i) => (await inputSlice(i)).norm))) : norm;

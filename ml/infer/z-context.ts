@@ -6,6 +6,7 @@
 // At the ends of a run of slices the missing neighbours are mirrored (z−1 → z+1), and a run of one slice repeats it,
 // so every slice gets an input of the same shape. Which slices exist is the caller's: the whole stack for inference,
 // the training or the validation slices on their own for training, so that a model never reads a held-out slice.
+import type { ModelConfig } from '../models';
 
 /** Stack indices of the input channels for slice z: z−k … z+k, a missing z+d replaced by z−d, or by z. */
 export function contextIndices(z: number, k: number, has: (i: number) => boolean): number[] {
@@ -16,6 +17,11 @@ export function contextIndices(z: number, k: number, has: (i: number) => boolean
     else out.push(z);
   }
   return out;
+}
+
+/** Slices a model reads on each side of the one it predicts: a z-context U-Net's zContext, else 0. */
+export function zContextOf(cfg: ModelConfig): number {
+  return cfg.kind === 'unet' ? (cfg.zContext ?? 0) : 0;
 }
 
 /** The context model's channel count for context k. */

@@ -30,8 +30,7 @@ test('z-flip reverses the channel order in about half the crops, and only with t
 test("intensity jitter on 'all' channels applies one gain and offset to every channel; on one channel, to it alone", () => {
   const quiet = (v: number[]) => v.map((x) => Math.round(x * 1e4) / 1e4);
   for (let seed = 1; seed <= 5; seed++) {
-    // With noise the three channels differ by independent noise, so compare with noise removed: the differences between
-    // channels are (2 − 1)·gain and (3 − 2)·gain ± noise, equal within the noise of at most 0.1·|N(0,1)| per channel.
+    // Each channel also gets its own noise, so the check is that every channel moved, not by how much.
     const all = firstPixel({ ...base, flips: false, intensity: true, intensityChannel: 'all' }, seed);
     assert.ok(all.every((v, c) => Math.abs(v - (c + 1)) > 1e-6), `every channel is jittered: ${quiet(all)}`);
     const one = firstPixel({ ...base, flips: false, intensity: true, intensityChannel: 0 }, seed);

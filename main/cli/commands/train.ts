@@ -106,10 +106,9 @@ Options:
     if (initModel && !initCfg) throw Object.assign(new Error(`${init}: not a membrane model (its config is a ${initModel.record.config.kind})`), { userFacing: true });
     const zContext = num(ctx, 'z-context', initCfg?.zContext ?? 0, { min: 0, max: 4, int: true });
     const depth = initCfg?.depth ?? num(ctx, 'depth', 4, { min: 1, max: 6, int: true });
-    const config: UNetConfig = initCfg
-      ? { ...initCfg, inChannels: contextChannels(zContext), ...(zContext ? { zContext } : {}) }
-      : { kind: 'unet', baseChannels: num(ctx, 'base-channels', 16, { min: 1, int: true }), depth, inChannels: contextChannels(zContext), ...(zContext ? { zContext } : {}) };
-    if (!zContext) delete config.zContext;
+    // The --init model's architecture (or the options'), with the input for this run's z-context.
+    const { zContext: _own, ...base }: UNetConfig = initCfg ?? { kind: 'unet', baseChannels: num(ctx, 'base-channels', 16, { min: 1, int: true }), depth, inChannels: 1 };
+    const config: UNetConfig = { ...base, inChannels: contextChannels(zContext), ...(zContext ? { zContext } : {}) };
     const sectionNm = zContext ? ((await trainingSectionNm(ctx)) ?? initModel?.record.sectionNm) : undefined;
     const initWeights = initModel && initCfg ? widenInit(initModel.weights, initCfg, zContext, init as string) : undefined;
     const crop = num(ctx, 'crop', 256, { min: 2 ** depth, int: true });

@@ -9,6 +9,7 @@ import { DEFAULT_TILE_PX, predictTiled, tileAxis } from '../../ml/infer/tiled';
 import { predictTf } from '../../ml/infer/predict-tf';
 import { buildModel, macsPerPixel, sizeMultiple } from '../../ml/models';
 import { initTf } from '../../ml/tfjs/backend';
+import { ortConvolutionsActive, useOrtConvolutions } from '../../ml/tfjs/ort-conv-kernels';
 import { setWeights, Replica, makeBatch } from '../../ml/train/trainer';
 import { DEFAULT_AUGMENT, type TrainingSlice } from '../../ml/train/augment';
 import { DEFAULT_MEMBRANE_MODEL, DEFAULT_REFINER_MODEL, loadInferenceModel } from '../engine/models';
@@ -87,8 +88,10 @@ export async function benchModels(): Promise<Record<string, number | string>> {
       out[`${name}_fraction_of_matmul_peak${key}`] = Number(((mpx * 1e6 * flopsPerPx) / 1e9 / peak).toFixed(2));
     }
     await m.session.release();
-    // The same model in tfjs-wasm, one 512×512 slice (whole-slice pass).
+    // The same model in tfjs-wasm with its own kernels, one 512×512 slice (whole-slice pass).
     await initTf('wasm');
+    const ortOn = ortConvolutionsActive();
+    useOrtConvolutions(false);
     const loaded = await loadModel(dir);
     const model = buildModel(cfg);
     setWeights(model, loaded.weights);
@@ -97,19 +100,28 @@ export async function benchModels(): Promise<Record<string, number | string>> {
     const t2 = performance.now();
     predictTf(model, small, 512, 512, m.inChannels, sizeMultiple(cfg));
     out[`${name}_tfjs_wasm_mpx_per_s`] = Number(((512 * 512) / ((performance.now() - t2) / 1000) / 1e6).toFixed(3));
+    useOrtConvolutions(ortOn);
     model.dispose();
   }
-  // Training throughput of one replica on this thread (the trainer runs one per core).
-  await initTf();
-  const spec = { batchSize: 2 };
-  const step = unetTrainingStep(spec.batchSize);
-  step();
-  const steps = 3;
-  const t3 = performance.now();
-  for (let i = 0; i < steps; i++) step();
-  const perReplica = (steps * spec.batchSize) / ((performance.now() - t3) / 1000);
-  out.train_unet16_samples_per_s_per_core_256px = Number(perReplica.toFixed(3));
+  // Training throughput of one replica on this thread (the trainer runs one replica per core); on the wasm backend
+  // also with tfjs-wasm's own convolutions, for comparison.
+  const info = await initTf();
+  const perReplica = () => {
+    const batch = 2;
+    const step = unetTrainingStep(batch);
+    step();
+    const steps = 3;
+    const t3 = performance.now();
+    for (let i = 0; i < steps; i++) step();
+    return Number(((steps * batch) / ((performance.now() - t3) / 1000)).toFixed(3));
+  };
+  out.train_unet16_samples_per_s_per_core_256px = perReplica();
+  if (info.name === 'wasm' && ortConvolutionsActive()) {
+    useOrtConvolutions(false);
+    out.train_unet16_samples_per_s_per_core_256px_wasm_convolutions = perReplica();
+    useOrtConvolutions(true);
+  }
   out.train_note = 'samples of 256×256 per second for one replica on one core; the trainer runs one replica per core';
-  out.tfjs_backend = tf.getBackend();
+  out.tfjs_backend = info.note;
   return out;
 }

@@ -1,7 +1,8 @@
 // Where a training step's time goes: one U-Net replica step (batch of 256² crops) on tfjs' wasm backend, timed over
 // four steps (wall and CPU time), then tf.profile's time per kernel, largest first, and per kernel and input shape
 // for the element-wise and reduction kernels. BS=<n> sets the batch (default 2, one replica's share of 4 on 2 cores);
-// NOPROF=1 skips the profile.
+// NOPROF=1 skips the profile. The convolutions run in ONNX Runtime on one thread, as in a training worker;
+// EMSEG_TF_CONV=wasm times tfjs-wasm's own instead.
 //   node --import tsx main/dev/prof-train.ts
 import * as tf from '@tensorflow/tfjs';
 import { initTf } from '../../ml/tfjs/backend';

@@ -1,11 +1,14 @@
 // Picks the tfjs backend for training and tfjs inference, and says in one line which one is in use.
 //
 // Order: tfjs-node (native TensorFlow, multi-threaded) where its native library is installed; otherwise tfjs' wasm
-// backend (XNNPACK, one thread in Node) with the Conv2D filter gradient EMSeg supplies; the pure-JS cpu backend only
-// when asked for (it is ~40× slower than wasm here and used as the reference in tests).
+// backend (XNNPACK, one thread in Node) with the Conv2D filter gradient EMSeg supplies, and its convolutions and their
+// gradients computed by ONNX Runtime where onnxruntime-node loads (ort-conv-kernels.ts: 2–3× faster training); the
+// pure-JS cpu backend only when asked for (it is ~40× slower than wasm here and used as the reference in tests).
+// EMSEG_TF_CONV=wasm keeps tfjs-wasm's own convolutions (for comparison).
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmGradientKernels } from './wasm-conv-gradients';
 import { registerLeanBatchNormGradient } from './batchnorm-gradient';
+import { useOrtConvolutions } from './ort-conv-kernels';
 
 export type TfBackendName = 'tensorflow' | 'wasm' | 'cpu';
 
@@ -28,11 +31,26 @@ async function tryTfjsNode(): Promise<boolean> {
   }
 }
 
-async function useWasm(): Promise<void> {
+/** Which kernels compute the wasm backend's convolutions, for the one-line note. */
+function wasmConvolutions(): string {
+  if (process.env.EMSEG_TF_CONV === 'wasm') {
+    useOrtConvolutions(false);
+    return 'convolutions by tfjs-wasm, as EMSEG_TF_CONV asks, with gradients supplied by EMSeg';
+  }
+  try {
+    useOrtConvolutions(true);
+    return 'convolutions and their gradients by ONNX Runtime';
+  } catch (e) {
+    return `convolutions by tfjs-wasm with gradients supplied by EMSeg; ONNX Runtime did not load: ${(e as Error).message.split('\n')[0]}`;
+  }
+}
+
+async function useWasm(): Promise<string> {
   await import('@tensorflow/tfjs-backend-wasm');
   registerWasmGradientKernels();
   if (!(await tf.setBackend('wasm'))) throw new Error('tfjs wasm backend failed to initialise');
   await tf.ready();
+  return wasmConvolutions();
 }
 
 /**
@@ -52,9 +70,9 @@ export async function initTf(prefer?: TfBackendName): Promise<TfBackendInfo> {
     await tf.ready();
     current = { name: 'cpu', note: 'tfjs backend: cpu (pure JavaScript, reference only)' };
   } else {
-    await useWasm();
+    const convolutions = await useWasm();
     const why = wanted === 'wasm' ? 'requested' : 'tfjs-node is not installed';
-    current = { name: 'wasm', note: `tfjs backend: wasm (${why}; convolution gradients supplied by EMSeg)` };
+    current = { name: 'wasm', note: `tfjs backend: wasm (${why}; ${convolutions})` };
   }
   return current;
 }

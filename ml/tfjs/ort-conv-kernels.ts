@@ -3,10 +3,12 @@
 //
 // Why: profiled on a 2-core Intel Xeon, one training step of the U-Net (16 base channels, depth 4) on 2 × 256² crops
 // spent 4.4 s of its 5.4 s in convolutions on tfjs-wasm: 1.1 s forward, 1.4 s input gradient, 1.8 s filter gradient
-// (6–11 GFLOP/s). In ONNX Runtime on one thread the step's convolutions take 0.24 s, 0.40 s and about 0.4 s. onnxruntime-node's native binding runs a session synchronously, which a tfjs kernel must be, so each
-// kernel here is a small ONNX graph (NHWC ↔ NCHW transposes around one Conv or ConvTranspose), built once per
-// geometry with dynamic batch, size and channels, fed views of the wasm heap, and its result copied back:
-// - Conv2D / FusedConv2D (bias, ReLU): Conv;
+// (6–11 GFLOP/s). In ONNX Runtime on one thread they take about 0.25 s, 0.4 s and 0.4 s.
+//
+// onnxruntime-node's native binding runs a session synchronously, as a tfjs kernel must, so each kernel here is a
+// small ONNX graph built once per geometry (dynamic batch, size and channels), fed views of the wasm heap, and its
+// result copied back:
+// - Conv2D / FusedConv2D (bias, ReLU): NHWC → NCHW transposes around one Conv;
 // - Conv2DBackpropInput (the input gradient, and the forward pass of a transposed convolution): ConvTranspose of dy
 //   with the same filter, pads and strides, output padding making up the rows a strided convolution dropped;
 // - Conv2DBackpropFilter: dW[kh, kw, ci, co] = Σ_{n,y,x} x[n, y·s + kh − p, x·s + kw − p, ci] · dy[n, y, x, co], one
@@ -57,7 +59,7 @@ const nhwc = (name: string) => ({ name, type: F, shape: ['n', `${name}_h`, `${na
 const filterInfo = (name: string, kh: number, kw: number) => ({ name, type: F, shape: [kh, kw, 'ci', 'co'] });
 
 interface Geometry {
-  kh: number; kw: number; sh: number; sw: number; dh: number; dw: number;
+  kh: number; kw: number; sh: number; sw: number;
   top: number; bottom: number; left: number; right: number;
   info: tf.backend_util.Conv2DInfo;
 }
@@ -73,13 +75,13 @@ function geometry(xShape: number[], filterShape: number[], attrs: NamedAttrMap):
   // Our models use no dilation, so the graphs below are tested without it: dilated convolutions stay on wasm.
   if (top < 0 || bottom < 0 || left < 0 || right < 0 || info.dilationHeight !== 1 || info.dilationWidth !== 1) return null;
   return {
-    kh: info.filterHeight, kw: info.filterWidth, sh: info.strideHeight, sw: info.strideWidth, dh: info.dilationHeight, dw: info.dilationWidth,
+    kh: info.filterHeight, kw: info.filterWidth, sh: info.strideHeight, sw: info.strideWidth,
     top, bottom, left, right, info,
   };
 }
 
-const geomKey = (g: Geometry) => `${g.kh}x${g.kw}/s${g.sh},${g.sw}/d${g.dh},${g.dw}/p${g.top},${g.left},${g.bottom},${g.right}`;
-const convAttrs = (g: Geometry) => ({ kernel_shape: [g.kh, g.kw], strides: [g.sh, g.sw], dilations: [g.dh, g.dw], pads: [g.top, g.left, g.bottom, g.right] });
+const geomKey = (g: Geometry) => `${g.kh}x${g.kw}/s${g.sh},${g.sw}/p${g.top},${g.left},${g.bottom},${g.right}`;
+const convAttrs = (g: Geometry) => ({ kernel_shape: [g.kh, g.kw], strides: [g.sh, g.sw], pads: [g.top, g.left, g.bottom, g.right] });
 
 let runs = 0;
 /** Convolutions computed by ONNX Runtime so far in this thread (tests check the fallback was not taken). */
@@ -123,9 +125,9 @@ function forward(backend: WasmBackendLike, x: TensorInfo, filter: TensorInfo, bi
 function inputGradient(backend: WasmBackendLike, dy: TensorInfo, filter: TensorInfo, g: Geometry): TensorInfo | null {
   const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = g.info;
   // ConvTranspose's output without output padding; the rows a strided convolution never read are made up by it.
-  const oph = inHeight - (g.sh * (outHeight - 1) + (g.kh - 1) * g.dh + 1 - g.top - g.bottom);
-  const opw = inWidth - (g.sw * (outWidth - 1) + (g.kw - 1) * g.dw + 1 - g.left - g.right);
-  if (oph < 0 || opw < 0 || oph >= Math.max(g.sh, g.dh) || opw >= Math.max(g.sw, g.dw)) return null;
+  const oph = inHeight - (g.sh * (outHeight - 1) + g.kh - g.top - g.bottom);
+  const opw = inWidth - (g.sw * (outWidth - 1) + g.kw - g.left - g.right);
+  if (oph < 0 || opw < 0 || oph >= g.sh || opw >= g.sw) return null;
   const key = `dx/${geomKey(g)}/op${oph},${opw}`;
   const s = session(key, () => ({
     name: key, initializers: [],

@@ -96,11 +96,6 @@ export function toValidationSlices(set: LabelledSlice[], k = 0): ValidationSlice
 
 /** Interleave a map and a normalised raw slice (HWC, 2 channels) — the refiner's training input layout. */
 export function interleave(map: Float32Array, raw: Float32Array | null): { data: Float32Array; channels: number } {
-  if (!raw) return { data: map, channels: 1 };
-  const out = new Float32Array(map.length * 2);
-  for (let i = 0; i < map.length; i++) {
-    out[2 * i] = map[i];
-    out[2 * i + 1] = raw[i];
-  }
-  return { data: out, channels: 2 };
+  const planes = raw ? [map, raw] : [map];
+  return { data: interleaved(planes), channels: planes.length };
 }

@@ -2,16 +2,13 @@
 // normalised raw slice) to a new map; round r's output is round r+1's input.
 import type { MapModel } from './onnx-session';
 import { predictTiled, type TiledOptions } from './tiled';
+import { planar } from './z-context';
 
 /** Planar CHW input of a refiner: channel 0 the map, channel 1 (optional) the normalised raw slice. */
 export function refinerInput(map: Float32Array, raw: Float32Array | null, inChannels: number): Float32Array {
   if (inChannels === 1) return map;
   if (!raw) throw new Error('this refiner needs the raw slice as its second channel');
-  const n = map.length;
-  const x = new Float32Array(2 * n);
-  x.set(map, 0);
-  x.set(raw, n);
-  return x;
+  return planar([map, raw]);
 }
 
 /**

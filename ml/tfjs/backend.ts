@@ -2,7 +2,7 @@
 //
 // Order: tfjs-node (native TensorFlow, multi-threaded) where its native library is installed; otherwise tfjs' wasm
 // backend (XNNPACK, one thread in Node) with the Conv2D filter gradient EMSeg supplies, and its convolutions and their
-// gradients computed by ONNX Runtime where onnxruntime-node loads (ort-conv-kernels.ts: 2–3× faster training); the
+// gradients computed by ONNX Runtime where onnxruntime-node loads (ort-conv-kernels.ts: about twice as fast a training step); the
 // pure-JS cpu backend only when asked for (it is ~40× slower than wasm here and used as the reference in tests).
 // EMSEG_TF_CONV=wasm keeps tfjs-wasm's own convolutions (for comparison).
 import * as tf from '@tensorflow/tfjs';

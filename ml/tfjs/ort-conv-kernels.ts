@@ -20,11 +20,7 @@ import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensor
 import * as ort from 'onnxruntime-node';
 import { binding, initOrt } from 'onnxruntime-node/dist/binding.js';
 import { encodeModel, TensorType, type OnnxGraph, type OnnxNode } from '../onnx/proto';
-
-interface WasmBackendLike {
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array;
-}
+import type { WasmBackendLike } from './wasm-conv-gradients';
 
 type SyncSession = InstanceType<typeof binding.InferenceSession>;
 
@@ -40,7 +36,6 @@ const THREADS = 1;
 function session(key: string, graph: () => OnnxGraph): SyncSession {
   let s = sessions.get(key);
   if (!s) {
-    initOrt();
     const bytes = encodeModel(graph(), { opset: 13, producer: 'emseg-train' });
     s = new binding.InferenceSession();
     s.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, {
@@ -89,15 +84,13 @@ export function ortConvRuns(): number {
   return runs;
 }
 
-function runSession(s: SyncSession, feeds: Record<string, { info: TensorInfo; view: Float32Array }>, output: string): Float32Array {
+/** Runs a session on tensors of the wasm heap (read in place) and copies its one output into a new wasm tensor. */
+function runSession(backend: WasmBackendLike, s: SyncSession, feeds: Record<string, TensorInfo>, output: string, shape: number[]): TensorInfo {
   runs++;
   const ortFeeds: Record<string, ort.Tensor> = {};
-  for (const [name, f] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', f.view, f.info.shape);
-  const out = s.run(ortFeeds, { [output]: null }, {})[output] as ort.Tensor;
-  return out.data as Float32Array;
-}
-
-function copyOut(backend: WasmBackendLike, shape: number[], data: Float32Array): TensorInfo {
+  for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', backend.typedArrayFromHeap(t), t.shape);
+  const data = (s.run(ortFeeds, { [output]: null }, {})[output] as ort.Tensor).data as Float32Array;
+  if (data.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`ONNX Runtime ${output}: ${data.length} values for ${shape.join('×')}`);
   // Allocate first, then take the heap view: an allocation can grow (and so detach) the wasm heap.
   const out = backend.makeOutput(shape, 'float32');
   backend.typedArrayFromHeap(out).set(data);
@@ -114,12 +107,8 @@ function forward(backend: WasmBackendLike, x: TensorInfo, filter: TensorInfo, bi
     if (bias) inputs.push({ name: 'b', type: F, shape: ['co'] });
     return { name: key, nodes, initializers: [], inputs, outputs: [nhwc('y')] };
   });
-  const feeds: Record<string, { info: TensorInfo; view: Float32Array }> = { x: { info: x, view: backend.typedArrayFromHeap(x) }, w: { info: filter, view: backend.typedArrayFromHeap(filter) } };
-  if (bias) feeds.b = { info: bias, view: backend.typedArrayFromHeap(bias) };
   const { batchSize, outHeight, outWidth, outChannels } = g.info;
-  const y = runSession(s, feeds, 'y');
-  if (y.length !== batchSize * outHeight * outWidth * outChannels) throw new Error(`ONNX Runtime conv: ${y.length} values for ${batchSize}×${outHeight}×${outWidth}×${outChannels}`);
-  return copyOut(backend, [batchSize, outHeight, outWidth, outChannels], y);
+  return runSession(backend, s, bias ? { x, w: filter, b: bias } : { x, w: filter }, 'y', [batchSize, outHeight, outWidth, outChannels]);
 }
 
 function inputGradient(backend: WasmBackendLike, dy: TensorInfo, filter: TensorInfo, g: Geometry): TensorInfo | null {
@@ -134,9 +123,7 @@ function inputGradient(backend: WasmBackendLike, dy: TensorInfo, filter: TensorI
     nodes: [toNchw('dy', 'dyt'), filterToOnnx('w', 'wt'), { op: 'ConvTranspose', inputs: ['dyt', 'wt'], outputs: ['dxt'], attrs: { ...convAttrs(g), output_padding: [oph, opw] } }, toNhwc('dxt', 'dx')],
     inputs: [nhwc('dy'), filterInfo('w', g.kh, g.kw)], outputs: [nhwc('dx')],
   }));
-  const dx = runSession(s, { dy: { info: dy, view: backend.typedArrayFromHeap(dy) }, w: { info: filter, view: backend.typedArrayFromHeap(filter) } }, 'dx');
-  if (dx.length !== batchSize * inHeight * inWidth * inChannels) throw new Error(`ONNX Runtime conv input gradient: ${dx.length} values for ${batchSize}×${inHeight}×${inWidth}×${inChannels}`);
-  return copyOut(backend, [batchSize, inHeight, inWidth, inChannels], dx);
+  return runSession(backend, s, { dy, w: filter }, 'dx', [batchSize, inHeight, inWidth, inChannels]);
 }
 
 const int64 = (name: string, values: number[]) => ({ name, dims: [values.length], type: TensorType.INT64, data: BigInt64Array.from(values.map(BigInt)) });
@@ -186,8 +173,7 @@ function filterGradient(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo,
     );
     return { name: key, initializers, nodes, inputs: [nhwc('x'), nhwc('dy')], outputs: [filterInfo('dw', g.kh, g.kw)] };
   });
-  const dw = runSession(s, { x: { info: x, view: backend.typedArrayFromHeap(x) }, dy: { info: dy, view: backend.typedArrayFromHeap(dy) } }, 'dw');
-  return copyOut(backend, filterShape, dw);
+  return runSession(backend, s, { x, dy }, 'dw', filterShape);
 }
 
 const originals = new Map<string, { kernelFunc: KernelFunc; setupFunc?: KernelConfig['setupFunc']; disposeFunc?: KernelConfig['disposeFunc'] }>();

@@ -13,7 +13,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TensorInfo, KernelConfig, NamedAttrMap, NamedTensorInfoMap, KernelFunc } from '@tensorflow/tfjs';
 
-interface WasmBackendLike {
+/** The part of tfjs' wasm backend that EMSeg's kernels use. */
+export interface WasmBackendLike {
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array;
   disposeData(dataId: object): boolean;

@@ -10,6 +10,8 @@ import { predictTf } from '../../ml/infer/predict-tf';
 import { buildModel, macsPerPixel, sizeMultiple } from '../../ml/models';
 import { initTf } from '../../ml/tfjs/backend';
 import { ortConvolutionsActive, useOrtConvolutions } from '../../ml/tfjs/ort-conv-kernels';
+import { useWasmDataKernels } from '../../ml/tfjs/wasm-kernels';
+import { useWasmBatchNorm } from '../../ml/tfjs/wasm-batchnorm';
 import { setWeights, Replica, makeBatch } from '../../ml/train/trainer';
 import { DEFAULT_AUGMENT, type TrainingSlice } from '../../ml/train/augment';
 import { DEFAULT_MEMBRANE_MODEL, DEFAULT_REFINER_MODEL, loadInferenceModel } from '../engine/models';
@@ -104,24 +106,39 @@ export async function benchModels(): Promise<Record<string, number | string>> {
     model.dispose();
   }
   // Training throughput of one replica on this thread (the trainer runs one replica per core); on the wasm backend
-  // also with tfjs-wasm's own convolutions, for comparison.
+  // also without each of EMSeg's kernels, for comparison: with tfjs-wasm's own convolutions (the filter gradient,
+  // missing from tfjs-wasm, still EMSeg's), and with tfjs-wasm as it comes (plus that gradient, and batch norm in
+  // EMSeg's JavaScript loops, which were there first).
   const info = await initTf();
-  const perReplica = () => {
-    const batch = 2;
-    const step = unetTrainingStep(batch);
-    step();
-    const steps = 3;
-    const t3 = performance.now();
-    for (let i = 0; i < steps; i++) step();
-    return Number(((steps * batch) / ((performance.now() - t3) / 1000)).toFixed(3));
-  };
-  out.train_unet16_samples_per_s_per_core_256px = perReplica();
+  const step = unetTrainingStep(2);
+  const variants: Array<[string, () => void]> = [['', () => undefined]];
   if (info.name === 'wasm' && ortConvolutionsActive()) {
-    useOrtConvolutions(false);
-    out.train_unet16_samples_per_s_per_core_256px_wasm_convolutions = perReplica();
-    useOrtConvolutions(true);
+    const set = (ort: boolean, emseg: boolean) => () => {
+      useOrtConvolutions(ort);
+      useWasmDataKernels(emseg);
+      useWasmBatchNorm(emseg);
+    };
+    variants[0][1] = set(true, true);
+    variants.push(['_wasm_convolutions', set(false, true)], ['_tfjs_wasm_kernels', set(false, false)]);
   }
-  out.train_note = 'samples of 256×256 per second for one replica on one core; the trainer runs one replica per core';
+  // Rounds of all variants, interleaved so that the machine's drift hits them alike; the median round counts.
+  const times = variants.map(() => [] as number[]);
+  for (let round = 0; round < 3; round++) {
+    variants.forEach(([, use], i) => {
+      use();
+      step(); // the first step after a switch plans new ONNX Runtime sessions or wasm buffers
+      const t = performance.now();
+      step();
+      step();
+      times[i].push((performance.now() - t) / 2000);
+    });
+  }
+  variants[0][1]();
+  variants.forEach(([key], i) => {
+    const sorted = times[i].slice().sort((a, b) => a - b);
+    out[`train_unet16_samples_per_s_per_core_256px${key}`] = Number((2 / sorted[1]).toFixed(3));
+  });
+  out.train_note = 'samples of 256×256 per second for one replica on one core (the trainer runs one replica per core), median of 3 interleaved rounds; _wasm_convolutions: tfjs-wasm\'s own convolutions (the filter gradient, which tfjs-wasm lacks, still EMSeg\'s); _tfjs_wasm_kernels: also tfjs-wasm\'s identity, concatenation, split and pooling gradient, and batch norm in JavaScript loops';
   out.tfjs_backend = info.note;
   return out;
 }

@@ -1,14 +1,19 @@
 // Picks the tfjs backend for training and tfjs inference, and says in one line which one is in use.
 //
 // Order: tfjs-node (native TensorFlow, multi-threaded) where its native library is installed; otherwise tfjs' wasm
-// backend (XNNPACK, one thread in Node) with the Conv2D filter gradient EMSeg supplies, and its convolutions and their
-// gradients computed by ONNX Runtime where onnxruntime-node loads (ort-conv-kernels.ts: about twice as fast a training step); the
-// pure-JS cpu backend only when asked for (it is ~40× slower than wasm here and used as the reference in tests).
+// backend (XNNPACK, one thread in Node) with EMSeg's kernels: the Conv2D filter gradient tfjs-wasm lacks
+// (wasm-conv-gradients.ts), batch normalization and channel copies in a WebAssembly SIMD module on the backend's heap
+// (wasm-batchnorm.ts, wasm-kernels.ts), and the convolutions and their gradients computed by ONNX Runtime where
+// onnxruntime-node loads (ort-conv-kernels.ts); together a training step 2.9× as fast as with tfjs-wasm's own
+// kernels (npm run bench). The pure-JS cpu backend only when asked for (it is ~40× slower than wasm here and used as
+// the reference in tests).
 // EMSEG_TF_CONV=wasm keeps tfjs-wasm's own convolutions (for comparison).
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmGradientKernels } from './wasm-conv-gradients';
 import { registerLeanBatchNormGradient } from './batchnorm-gradient';
 import { useOrtConvolutions } from './ort-conv-kernels';
+import { useWasmBatchNorm } from './wasm-batchnorm';
+import { useWasmDataKernels } from './wasm-kernels';
 
 export type TfBackendName = 'tensorflow' | 'wasm' | 'cpu';
 
@@ -48,6 +53,8 @@ function wasmConvolutions(): string {
 async function useWasm(): Promise<string> {
   await import('@tensorflow/tfjs-backend-wasm');
   registerWasmGradientKernels();
+  useWasmDataKernels();
+  useWasmBatchNorm(true);
   if (!(await tf.setBackend('wasm'))) throw new Error('tfjs wasm backend failed to initialise');
   await tf.ready();
   return wasmConvolutions();
@@ -81,6 +88,8 @@ export async function initTf(prefer?: TfBackendName): Promise<TfBackendInfo> {
 export async function registerWasm(): Promise<void> {
   await import('@tensorflow/tfjs-backend-wasm');
   registerWasmGradientKernels();
+  useWasmDataKernels();
+  useWasmBatchNorm(true);
 }
 
 export { tf };

@@ -1,10 +1,12 @@
 // The fused training batch norm must give tfjs-layers' numbers: the normalized output, the gradients with respect to
-// the input, γ and β, and the moving averages after a training pass — on the cpu and the wasm backend.
+// the input, γ and β, and the moving averages after a training pass — on the cpu and the wasm backend, on wasm both in
+// JavaScript loops and with the SIMD kernels (wasm-batchnorm.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { registerWasm } from './backend';
 import { TrainingBatchNorm, channelMoments, fusedBatchNormWanted } from './batchnorm-training';
+import { BATCH_NORM_FORWARD, useWasmBatchNorm } from './wasm-batchnorm';
 
 function rand(n: number, seed: number, scale = 1, offset = 0): Float32Array {
   const a = new Float32Array(n);
@@ -63,26 +65,53 @@ function run(layer: tf.layers.Layer, shape: number[], channels: number): Result 
   return out;
 }
 
-for (const backend of ['cpu', 'wasm']) {
-  test(`fused training batch norm equals tfjs-layers' on ${backend}`, async () => {
+for (const variant of ['cpu', 'wasm', 'wasm SIMD kernels']) {
+  test(`fused training batch norm equals tfjs-layers' on ${variant}`, async () => {
+    const backend = variant === 'cpu' ? 'cpu' : 'wasm';
     if (backend === 'wasm') await registerWasm();
     await tf.setBackend(backend);
     await tf.ready();
-    assert.ok(fusedBatchNormWanted(), `the fused path is taken on ${backend}`);
-    for (const [shape, eps] of [
-      [[2, 5, 7, 3], 1e-3],
-      [[1, 9, 4, 16], 1e-5],
-    ] as [number[], number][]) {
-      const channels = shape[shape.length - 1];
-      const args = { momentum: 0.9, epsilon: eps };
-      const fused = run(new TrainingBatchNorm(args), shape, channels);
-      const stock = run(tf.layers.batchNormalization(args), shape, channels);
-      for (const key of Object.keys(stock) as (keyof Result)[]) {
-        const err = maxRelErr(fused[key], stock[key]);
-        assert.ok(err < 2e-5, `${backend} ${shape.join('×')} ${key}: relative error ${err}`);
+    const simd = variant === 'wasm SIMD kernels';
+    if (backend === 'wasm') useWasmBatchNorm(simd);
+    // Count the SIMD forward kernel's runs, so that a silent fallback to the JavaScript loops fails the test.
+    let kernelRuns = 0;
+    const unsubscribe = countKernel(BATCH_NORM_FORWARD, () => kernelRuns++);
+    try {
+      assert.ok(fusedBatchNormWanted(), `the fused path is taken on ${backend}`);
+      for (const [shape, eps] of [
+        [[2, 5, 7, 4], 1e-3],
+        [[1, 9, 4, 16], 1e-5],
+        [[2, 32, 32, 8], 1e-3],
+        [[2, 5, 7, 3], 1e-3], // 3 channels: the JavaScript loops, even on the SIMD path
+      ] as [number[], number][]) {
+        const channels = shape[shape.length - 1];
+        const args = { momentum: 0.9, epsilon: eps };
+        const fused = run(new TrainingBatchNorm(args), shape, channels);
+        const stock = run(tf.layers.batchNormalization(args), shape, channels);
+        for (const key of Object.keys(stock) as (keyof Result)[]) {
+          const err = maxRelErr(fused[key], stock[key]);
+          assert.ok(err < 2e-5, `${variant} ${shape.join('×')} ${key}: relative error ${err}`);
+        }
       }
+      // Two training passes per shape, for the three shapes with channels in fours.
+      assert.equal(kernelRuns, simd ? 6 : 0, `${variant}: SIMD kernel runs`);
+    } finally {
+      unsubscribe();
+      if (backend === 'wasm') useWasmBatchNorm(true);
     }
   });
+}
+
+/** Wrap a registered wasm kernel to count its runs; returns the undo. */
+function countKernel(name: string, onRun: () => void): () => void {
+  const k = tf.getKernel(name, 'wasm');
+  if (!k) return () => undefined;
+  tf.unregisterKernel(name, 'wasm');
+  tf.registerKernel({ ...k, kernelFunc: (args) => { onRun(); return k.kernelFunc(args); } });
+  return () => {
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel(k);
+  };
 }
 
 test('channel moments: mean and biased variance per channel, channels last', () => {

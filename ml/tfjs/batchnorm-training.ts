@@ -11,6 +11,7 @@
 // The numbers equal tfjs-layers' (checked against it in batchnorm-training.test.ts), including the biased batch
 // variance that the moving average takes.
 import * as tf from '@tensorflow/tfjs';
+import { BATCH_NORM_BACKWARD, BATCH_NORM_FORWARD, wasmBatchNormFor } from './wasm-batchnorm';
 
 export interface BatchMoments {
   mean: Float32Array;
@@ -83,6 +84,7 @@ function affine(x: Float32Array, channels: number, a: Float32Array, b: Float32Ar
  */
 export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number): { y: tf.Tensor; moments: BatchMoments } {
   const channels = x.shape[x.shape.length - 1];
+  if (wasmBatchNormFor(channels)) return batchNormTrainingWasm(x, gamma, beta, epsilon);
   let moments: BatchMoments | undefined;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xIn, gIn, bIn] = args as tf.Tensor[];
@@ -138,6 +140,26 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Ten
         }
         return [tf.tensor(affine(xv, channels, a, o, dy, k), saved[0].shape), tf.tensor1d(dGamma), tf.tensor1d(Float32Array.from(dBeta))];
       },
+    };
+  });
+  const y = op(x, gamma, beta);
+  if (!moments) throw new Error('batchNormTraining: forward pass did not run');
+  return { y, moments };
+}
+
+/** The same on the wasm backend with EMSeg's SIMD kernels (wasm-batchnorm.ts), on the wasm heap. */
+function batchNormTrainingWasm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number): { y: tf.Tensor; moments: BatchMoments } {
+  let moments: BatchMoments | undefined;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xIn, gIn, bIn] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_FORWARD, { x: xIn, gamma: gIn, beta: bIn }, { epsilon }) as tf.Tensor[];
+    moments = { mean: mean.dataSync() as Float32Array, variance: variance.dataSync() as Float32Array };
+    save([xIn, gIn, mean, variance]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
+        tf.engine().runKernel(BATCH_NORM_BACKWARD, { dy: dy as tf.Tensor, x: saved[0], gamma: saved[1], mean: saved[2], variance: saved[3] }, { epsilon }) as tf.Tensor[],
     };
   });
   const y = op(x, gamma, beta);

@@ -6,6 +6,7 @@
 // Addresses are byte offsets in the heap; channel counts must be multiples of 4. batch norm (wasm-batchnorm.ts) uses
 // the first two, channel concatenation and splitting (wasm-kernels.ts) the third.
 import { I32, OP, SIMD, V128, forLoop, get, i32, section, set, str, uleb, wasmApi, type WasmMemory } from '../wasm/assembler';
+import type { TensorInfo } from '@tensorflow/tfjs';
 import type { WasmBackendLike } from './wasm-conv-gradients';
 
 const v128 = (addr: number[]) => [...addr, ...SIMD.load];
@@ -103,7 +104,8 @@ let instance: SimdInstance | null = null;
 /** The module bound to the backend's heap, with scratch for at least `channels` floats per array. */
 export function simdKernels(backend: WasmBackendLike, channels = 0): SimdInstance {
   const wasm = (backend as unknown as { wasm: WasmModuleLike }).wasm;
-  if (!instance) {
+  // One instance per backend heap (a worker thread has its own).
+  if (instance?.memory !== wasm.asm.memory) {
     compiled ??= new wasmApi.Module(simdWasmBytes());
     const memory = wasm.asm.memory;
     const inst = new wasmApi.Instance(compiled, { env: { mem: memory } });
@@ -124,7 +126,5 @@ export function scratchViews(inst: SimdInstance) {
   return { at, m: view(0), s1: view(1), s2: view(2), k: view(3), a: view(4), o: view(5) };
 }
 
-
 /** Heap byte offset of a tensor's data. */
-export const heapAddress = (backend: WasmBackendLike, t: { dataId: object; shape: number[]; dtype: string }) =>
-  backend.typedArrayFromHeap(t as Parameters<WasmBackendLike['typedArrayFromHeap']>[0]).byteOffset;
+export const heapAddress = (backend: WasmBackendLike, t: TensorInfo) => backend.typedArrayFromHeap(t).byteOffset;

@@ -111,16 +111,14 @@ export async function benchModels(): Promise<Record<string, number | string>> {
   // EMSeg's JavaScript loops, which were there first).
   const info = await initTf();
   const step = unetTrainingStep(2);
-  const variants: Array<[string, () => void]> = [['', () => undefined]];
-  if (info.name === 'wasm' && ortConvolutionsActive()) {
-    const set = (ort: boolean, emseg: boolean) => () => {
-      useOrtConvolutions(ort);
-      useWasmDataKernels(emseg);
-      useWasmBatchNorm(emseg);
-    };
-    variants[0][1] = set(true, true);
-    variants.push(['_wasm_convolutions', set(false, true)], ['_tfjs_wasm_kernels', set(false, false)]);
-  }
+  const set = (ort: boolean, emseg: boolean) => () => {
+    useOrtConvolutions(ort);
+    useWasmDataKernels(emseg);
+    useWasmBatchNorm(emseg);
+  };
+  const variants: Array<[string, () => void]> = info.name === 'wasm' && ortConvolutionsActive()
+    ? [['', set(true, true)], ['_wasm_convolutions', set(false, true)], ['_tfjs_wasm_kernels', set(false, false)]]
+    : [['', () => undefined]];
   // Rounds of all variants, interleaved so that the machine's drift hits them alike; the median round counts.
   const times = variants.map(() => [] as number[]);
   for (let round = 0; round < 3; round++) {

@@ -51,10 +51,7 @@ function wasmConvolutions(): string {
 }
 
 async function useWasm(): Promise<string> {
-  await import('@tensorflow/tfjs-backend-wasm');
-  registerWasmGradientKernels();
-  useWasmDataKernels();
-  useWasmBatchNorm(true);
+  await registerWasm();
   if (!(await tf.setBackend('wasm'))) throw new Error('tfjs wasm backend failed to initialise');
   await tf.ready();
   return wasmConvolutions();
@@ -84,7 +81,7 @@ export async function initTf(prefer?: TfBackendName): Promise<TfBackendInfo> {
   return current;
 }
 
-/** Make sure the wasm backend (with EMSeg's extra kernel) is registered without switching to it. */
+/** Make sure the wasm backend, with EMSeg's kernels, is registered without switching to it. */
 export async function registerWasm(): Promise<void> {
   await import('@tensorflow/tfjs-backend-wasm');
   registerWasmGradientKernels();

@@ -6,26 +6,27 @@
 // (6–11 GFLOP/s). In ONNX Runtime on one thread they take about 0.25 s, 0.4 s and 0.4 s.
 //
 // onnxruntime-node's native binding runs a session synchronously, as a tfjs kernel must, so each kernel here is a
-// small ONNX graph built once per geometry (dynamic batch, size and channels), fed views of the wasm heap, and its
-// result copied back:
+// small ONNX graph built once per geometry (dynamic batch, size and channels), reading views of the wasm heap and
+// writing its output straight into a new wasm tensor (a pre-allocated fetch):
 // - Conv2D / FusedConv2D (bias, ReLU): NHWC → NCHW transposes around one Conv;
-// - Conv2DBackpropInput (the input gradient, and the forward pass of a transposed convolution): for stride 1, a Conv of
-//   dy with the spatially flipped, in/out-swapped filter and the complementary pads (k − 1 − p), about 30 % faster than
-//   ConvTranspose over the U-Net's layers (a scratch microbenchmark, 472 against 321 ms per step); otherwise
+// - Conv2DBackpropInput (the input gradient, and the forward pass of a transposed convolution) with strides: a
 //   ConvTranspose of dy with the same filter, pads and strides, output padding making up the rows a strided
-//   convolution dropped;
+//   convolution dropped. With stride 1 the kernel this one replaced (wasm-conv-gradients.ts) computes it as a forward
+//   convolution of dy with the flipped filter, which then runs here: about 30 % faster than ConvTranspose over the
+//   U-Net's layers (a scratch microbenchmark, 321 against 472 ms per step);
 // - Conv2DBackpropFilter: dW[kh, kw, ci, co] = Σ_{n,y,x} x[n, y·s + kh − p, x·s + kw − p, ci] · dy[n, y, x, co], one
 //   matrix product per tap (kh, kw) of the strided slice of the padded input with dy.
 // Anything else (NCHW data, dilation, other activations, PReLU, rounding modes) falls back to the wasm kernel it
 // replaced.
 import * as tf from '@tensorflow/tfjs';
-import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
+import type { KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { binding, initOrt } from 'onnxruntime-node/dist/binding.js';
 import { encodeModel, TensorType, type OnnxGraph, type OnnxNode } from '../onnx/proto';
 import type { WasmBackendLike } from './wasm-conv-gradients';
+import { KernelSwap } from './kernel-swap';
 
-export type SyncSession = InstanceType<typeof binding.InferenceSession>;
+type SyncSession = InstanceType<typeof binding.InferenceSession>;
 
 const F = TensorType.FLOAT;
 const sessions = new Map<string, SyncSession>();
@@ -37,7 +38,7 @@ const sessions = new Map<string, SyncSession>();
 const THREADS = 1;
 
 /** The session of a small graph, built once per key (one thread, see THREADS). */
-export function ortSession(key: string, graph: () => OnnxGraph): SyncSession {
+function ortSession(key: string, graph: () => OnnxGraph): SyncSession {
   let s = sessions.get(key);
   if (!s) {
     const bytes = encodeModel(graph(), { opset: 13, producer: 'emseg-train' });
@@ -89,29 +90,18 @@ export function ortConvRuns(): number {
 }
 
 /**
- * Runs a session on tensors of the wasm heap: the inputs are read in place and ONNX Runtime writes each output
- * straight into a new wasm tensor of the given shape (pre-allocated fetches).
+ * Runs a session on tensors of the wasm heap: the inputs are read in place and ONNX Runtime writes its one output
+ * straight into a new wasm tensor of the given shape (a pre-allocated fetch).
  */
-export function runOrtOnHeap(backend: WasmBackendLike, s: SyncSession, feeds: Record<string, TensorInfo>, outputs: Record<string, number[]>): TensorInfo[] {
+function runSession(backend: WasmBackendLike, s: SyncSession, feeds: Record<string, TensorInfo>, output: string, shape: number[]): TensorInfo {
   runs++;
   // Allocate first, then take the heap views: an allocation can grow (and so detach) the wasm heap.
-  const outs = Object.values(outputs).map((shape) => backend.makeOutput(shape, 'float32'));
+  const out = backend.makeOutput(shape, 'float32');
   const ortFeeds: Record<string, ort.Tensor> = {};
   for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', backend.typedArrayFromHeap(t), t.shape);
-  const fetches: Record<string, ort.Tensor> = {};
-  Object.entries(outputs).forEach(([name, shape], i) => {
-    fetches[name] = new ort.Tensor('float32', backend.typedArrayFromHeap(outs[i]), shape);
-  });
-  const result = s.run(ortFeeds, fetches, {});
-  for (const [name, shape] of Object.entries(outputs)) {
-    const n = (result[name] as ort.Tensor).data.length;
-    if (n !== shape.reduce((a, b) => a * b, 1)) throw new Error(`ONNX Runtime ${name}: ${n} values for ${shape.join('×')}`);
-  }
-  return outs;
-}
-
-function runSession(backend: WasmBackendLike, s: SyncSession, feeds: Record<string, TensorInfo>, output: string, shape: number[]): TensorInfo {
-  return runOrtOnHeap(backend, s, feeds, { [output]: shape })[0];
+  const result = s.run(ortFeeds, { [output]: new ort.Tensor('float32', backend.typedArrayFromHeap(out), shape) }, {})[output] as ort.Tensor;
+  if (result.data.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`ONNX Runtime ${output}: ${result.data.length} values for ${shape.join('×')}`);
+  return out;
 }
 
 function forward(backend: WasmBackendLike, x: TensorInfo, filter: TensorInfo, bias: TensorInfo | undefined, relu: boolean, g: Geometry): TensorInfo {
@@ -128,32 +118,15 @@ function forward(backend: WasmBackendLike, x: TensorInfo, filter: TensorInfo, bi
   return runSession(backend, s, bias ? { x, w: filter, b: bias } : { x, w: filter }, 'y', [batchSize, outHeight, outWidth, outChannels]);
 }
 
-const int64 = (name: string, values: number[]) => ({ name, dims: [values.length], type: TensorType.INT64, data: BigInt64Array.from(values.map(BigInt)) });
-
 function inputGradient(backend: WasmBackendLike, dy: TensorInfo, filter: TensorInfo, g: Geometry): TensorInfo | null {
   const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = g.info;
   // ConvTranspose's output without output padding; the rows a strided convolution never read are made up by it.
   const oph = inHeight - (g.sh * (outHeight - 1) + g.kh - g.top - g.bottom);
   const opw = inWidth - (g.sw * (outWidth - 1) + g.kw - g.left - g.right);
   if (oph < 0 || opw < 0 || oph >= g.sh || opw >= g.sw) return null;
-  const flipPads = [g.kh - 1 - g.top, g.kw - 1 - g.left, g.kh - 1 - g.bottom, g.kw - 1 - g.right];
-  if (g.sh === 1 && g.sw === 1 && flipPads.every((p) => p >= 0)) {
-    const key = `dx-flip/${geomKey(g)}`;
-    const s = ortSession(key, () => ({
-      name: key,
-      initializers: [int64('flipStart', [-1, -1]), int64('flipEnd', [-(2 ** 31), -(2 ** 31)]), int64('flipAxes', [2, 3]), int64('flipSteps', [-1, -1])],
-      nodes: [
-        toNchw('dy', 'dyt'),
-        // (kh, kw, ci, co) → (ci, co, kh, kw), then reversed in kh and kw.
-        { op: 'Transpose', inputs: ['w'], outputs: ['wt'], attrs: { perm: [2, 3, 0, 1] } },
-        { op: 'Slice', inputs: ['wt', 'flipStart', 'flipEnd', 'flipAxes', 'flipSteps'], outputs: ['wf'] },
-        { op: 'Conv', inputs: ['dyt', 'wf'], outputs: ['dxt'], attrs: { kernel_shape: [g.kh, g.kw], pads: flipPads } },
-        toNhwc('dxt', 'dx'),
-      ],
-      inputs: [nhwc('dy'), filterInfo('w', g.kh, g.kw)], outputs: [nhwc('dx')],
-    }));
-    return runSession(backend, s, { dy, w: filter }, 'dx', [batchSize, inHeight, inWidth, inChannels]);
-  }
+  // Stride 1 with pads below the kernel size: the replaced kernel's forward convolution with the flipped filter (see
+  // the header).
+  if (g.sh === 1 && g.sw === 1 && Math.max(g.top, g.bottom) < g.kh && Math.max(g.left, g.right) < g.kw) return null;
   const key = `dx/${geomKey(g)}/op${oph},${opw}`;
   const s = ortSession(key, () => ({
     name: key, initializers: [],
@@ -163,6 +136,7 @@ function inputGradient(backend: WasmBackendLike, dy: TensorInfo, filter: TensorI
   return runSession(backend, s, { dy, w: filter }, 'dx', [batchSize, inHeight, inWidth, inChannels]);
 }
 
+const int64 = (name: string, values: number[]) => ({ name, dims: [values.length], type: TensorType.INT64, data: BigInt64Array.from(values.map(BigInt)) });
 
 function filterGradient(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, filterShape: number[], g: Geometry): TensorInfo {
   const key = `dw/${geomKey(g)}`;
@@ -212,13 +186,11 @@ function filterGradient(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo,
   return runSession(backend, s, { x, dy }, 'dw', filterShape);
 }
 
-const originals = new Map<string, { kernelFunc: KernelFunc; setupFunc?: KernelConfig['setupFunc']; disposeFunc?: KernelConfig['disposeFunc'] }>();
-
 const replacements: Record<string, KernelFunc> = {
   Conv2D: ({ inputs, backend, attrs }) => {
     const { x, filter } = inputs as { x: TensorInfo; filter: TensorInfo };
     const g = geometry(x.shape, filter.shape, attrs ?? {});
-    if (!g) return originals.get('Conv2D')!.kernelFunc({ inputs, backend, attrs });
+    if (!g) return swap.original('Conv2D')({ inputs, backend, attrs });
     return forward(backend as unknown as WasmBackendLike, x, filter, undefined, false, g);
   },
   FusedConv2D: ({ inputs, backend, attrs }) => {
@@ -226,25 +198,25 @@ const replacements: Record<string, KernelFunc> = {
     const activation = (attrs?.activation as string | undefined) ?? 'linear';
     const g = geometry(x.shape, filter.shape, attrs ?? {});
     const biasOk = !bias || (bias.shape.length === 1 && bias.shape[0] === filter.shape[3]);
-    if (!g || preluActivationWeights || !biasOk || (activation !== 'linear' && activation !== 'relu')) return originals.get('FusedConv2D')!.kernelFunc({ inputs, backend, attrs });
+    if (!g || preluActivationWeights || !biasOk || (activation !== 'linear' && activation !== 'relu')) return swap.original('FusedConv2D')({ inputs, backend, attrs });
     return forward(backend as unknown as WasmBackendLike, x, filter, bias, activation === 'relu', g);
   },
   Conv2DBackpropInput: ({ inputs, backend, attrs }) => {
     const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
     const g = geometry(attrs!.inputShape as number[], filter.shape, attrs ?? {});
     const dx = g && inputGradient(backend as unknown as WasmBackendLike, dy, filter, g);
-    return dx ?? originals.get('Conv2DBackpropInput')!.kernelFunc({ inputs, backend, attrs });
+    return dx ?? swap.original('Conv2DBackpropInput')({ inputs, backend, attrs });
   },
   Conv2DBackpropFilter: ({ inputs, backend, attrs }) => {
     const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
     const filterShape = attrs!.filterShape as number[];
     const g = geometry(x.shape, filterShape, attrs ?? {});
-    if (!g) return originals.get('Conv2DBackpropFilter')!.kernelFunc({ inputs, backend, attrs });
+    if (!g) return swap.original('Conv2DBackpropFilter')({ inputs, backend, attrs });
     return filterGradient(backend as unknown as WasmBackendLike, x, dy, filterShape, g);
   },
 };
 
-let active = false;
+const swap = new KernelSwap('wasm', replacements);
 
 /**
  * Route the wasm backend's convolutions through ONNX Runtime (on = true) or back to the wasm kernels. Needs the wasm
@@ -252,19 +224,11 @@ let active = false;
  * native binding cannot load; the caller then keeps the wasm kernels.
  */
 export function useOrtConvolutions(on: boolean): void {
-  if (on === active) return;
+  if (on === swap.active()) return;
   if (on) initOrt();
-  for (const name of Object.keys(replacements)) {
-    const current = tf.getKernel(name, 'wasm');
-    if (!current) throw new Error(`wasm kernel ${name} missing`);
-    if (on && !originals.has(name)) originals.set(name, { kernelFunc: current.kernelFunc, setupFunc: current.setupFunc, disposeFunc: current.disposeFunc });
-    const o = originals.get(name)!;
-    tf.unregisterKernel(name, 'wasm');
-    tf.registerKernel({ kernelName: name, backendName: 'wasm', setupFunc: o.setupFunc, disposeFunc: o.disposeFunc, kernelFunc: on ? replacements[name] : o.kernelFunc });
-  }
-  active = on;
+  swap.use(on);
 }
 
 export function ortConvolutionsActive(): boolean {
-  return active;
+  return swap.active();
 }

@@ -12,6 +12,7 @@
 //   up-convolutions) it is one matrix multiply followed by DepthToSpace. Other cases use the original kernel.
 import * as tf from '@tensorflow/tfjs';
 import type { TensorInfo, KernelConfig, NamedAttrMap, NamedTensorInfoMap, KernelFunc } from '@tensorflow/tfjs';
+import { KernelSwap } from './kernel-swap';
 
 /** The part of tfjs' wasm backend that EMSeg's kernels use. */
 export interface WasmBackendLike {
@@ -170,8 +171,6 @@ function fillIm2colPlanar(dst: Float32Array, xT: Float32Array, p0: number, n: nu
   }
 }
 
-let originalBackpropInput: KernelFunc | undefined;
-
 export function conv2dBackpropInputImpl(backend: WasmBackendLike, dy: TensorInfo, filter: TensorInfo, attrs: NamedAttrMap): TensorInfo {
   const inputShape = attrs.inputShape as [number, number, number, number];
   const info = convInfo(inputShape, filter.shape, attrs);
@@ -225,7 +224,7 @@ export function conv2dBackpropInputImpl(backend: WasmBackendLike, dy: TensorInfo
     }
     backend.disposeData(prod4.dataId);
   }
-  return originalBackpropInput!({ inputs: { dy, filter }, backend: backend as unknown as tf.KernelBackend, attrs }) as TensorInfo;
+  return backpropInput.original('Conv2DBackpropInput')({ inputs: { dy, filter }, backend: backend as unknown as tf.KernelBackend, attrs }) as TensorInfo;
 }
 
 export const wasmConv2DBackpropFilterConfig: KernelConfig = {
@@ -237,21 +236,15 @@ export const wasmConv2DBackpropFilterConfig: KernelConfig = {
   },
 };
 
+const backpropInput = new KernelSwap('wasm', {
+  Conv2DBackpropInput: ({ inputs, backend, attrs }) => {
+    const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+    return conv2dBackpropInputImpl(backend as unknown as WasmBackendLike, dy, filter, attrs ?? {});
+  },
+});
+
 /** Register EMSeg's wasm gradient kernels (idempotent). Requires tfjs-backend-wasm to be imported. */
 export function registerWasmGradientKernels(): void {
   if (!tf.getKernel('Conv2DBackpropFilter', 'wasm')) tf.registerKernel(wasmConv2DBackpropFilterConfig);
-  const current = tf.getKernel('Conv2DBackpropInput', 'wasm');
-  if (current && !originalBackpropInput) {
-    originalBackpropInput = current.kernelFunc;
-    tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
-    tf.registerKernel({
-      kernelName: 'Conv2DBackpropInput',
-      backendName: 'wasm',
-      setupFunc: current.setupFunc,
-      kernelFunc: ({ inputs, backend, attrs }) => {
-        const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-        return conv2dBackpropInputImpl(backend as unknown as WasmBackendLike, dy, filter, attrs ?? {});
-      },
-    });
-  }
+  backpropInput.use(true);
 }

@@ -14,20 +14,18 @@
 // Profiled on a 2-core Intel Xeon (main/dev/prof-train.ts), a U-Net training step on 2 × 256² crops spent 72 ms in
 // Identity, 170 ms in MaxPoolGrad, 95 ms in SplitV and 74 ms in Concat before, about 17 % of the step. Other cases
 // (other axes, dtypes and pooling geometries; strings) go to the kernel that was replaced.
-import * as tf from '@tensorflow/tfjs';
 import type { KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
+import { KernelSwap } from './kernel-swap';
 import type { WasmBackendLike } from './wasm-conv-gradients';
 import { heapAddress, simdKernels } from './wasm-simd';
 
-const originals = new Map<string, KernelFunc>();
-
 function fallback(name: string, args: Parameters<KernelFunc>[0]): TensorInfo | TensorInfo[] {
-  return originals.get(name)!(args);
+  return swap.original(name)(args);
 }
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** The last axis if `axis` (possibly negative, possibly an array of one) names it, else null. */
+/** Whether `axis` (possibly negative, possibly an array of one) names the last axis. */
 function lastAxis(axis: unknown, rank: number): boolean {
   const a = Array.isArray(axis) ? axis[0] : axis;
   if (typeof a !== 'number') return false;
@@ -176,21 +174,12 @@ const replacements: Record<string, KernelFunc> = {
   },
 };
 
+const swap = new KernelSwap('wasm', replacements);
+
 /**
- * Use the kernels above on the wasm backend (on = true, once registered) or tfjs-wasm's own again (for comparisons).
- * The wasm backend must be registered.
+ * Use the kernels above on the wasm backend (on = true) or tfjs-wasm's own again (for comparisons). The wasm backend
+ * must be registered.
  */
 export function useWasmDataKernels(on = true): void {
-  for (const name of Object.keys(replacements)) {
-    const current = tf.getKernel(name, 'wasm');
-    if (!current) throw new Error(`wasm kernel ${name} missing`);
-    if (!originals.has(name)) {
-      if (!on) continue;
-      originals.set(name, current.kernelFunc);
-    }
-    const kernelFunc = on ? replacements[name] : originals.get(name)!;
-    if (current.kernelFunc === kernelFunc) continue;
-    tf.unregisterKernel(name, 'wasm');
-    tf.registerKernel({ kernelName: name, backendName: 'wasm', setupFunc: current.setupFunc, disposeFunc: current.disposeFunc, kernelFunc });
-  }
+  swap.use(on);
 }

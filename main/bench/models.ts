@@ -1,7 +1,7 @@
 // Model benchmarks: inference speed with ONNX Runtime and with tfjs-wasm on the same model, FLOPs per pixel and the
 // achieved GFLOP/s against the machine's matrix-multiply peak through ONNX Runtime, and training throughput.
 import os from 'node:os';
-import { access } from 'node:fs/promises';
+import { access, mkdtemp, rm } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { encodeModel, TensorType } from '../../ml/onnx/proto';
 import * as ort from 'onnxruntime-node';
@@ -17,6 +17,9 @@ import { DEFAULT_AUGMENT, type TrainingSlice } from '../../ml/train/augment';
 import { DEFAULT_MEMBRANE_MODEL, DEFAULT_REFINER_MODEL, loadInferenceModel } from '../engine/models';
 import { loadModel } from '../engine/model-store';
 import { pseudoRandom } from '../../ml/models/test-helpers';
+import { train } from '../engine/train';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /**
  * One optimisation step of the shipped U-Net architecture (16 base channels, depth 4) on `batchSize` random 256² crops
@@ -136,7 +139,29 @@ export async function benchModels(): Promise<Record<string, number | string>> {
     const sorted = times[i].slice().sort((a, b) => a - b);
     out[`train_unet16_samples_per_s_per_core_256px${key}`] = Number((2 / sorted[1]).toFixed(3));
   });
-  out.train_note = 'samples of 256×256 per second for one replica on one core (the trainer runs one replica per core), median of 3 interleaved rounds; _wasm_convolutions: tfjs-wasm\'s own convolutions (the filter gradient, which tfjs-wasm lacks, still EMSeg\'s); _tfjs_wasm_kernels: also tfjs-wasm\'s identity, concatenation, split and pooling gradient, and batch norm in JavaScript loops';
+  out.train_note = 'samples of 256×256 per second for one replica on one core (the trainer runs one replica per core), median of 3 interleaved rounds; _wasm_convolutions: tfjs-wasm\'s own convolutions (the filter gradient, which tfjs-wasm lacks, still EMSeg\'s); _tfjs_wasm_kernels: also tfjs-wasm\'s identity, concatenation, split and pooling gradient, and batch norm in JavaScript loops; train_unet16_steps_per_s_batch4_256px_all_cores: the whole trainer (emseg train: one replica per core, batches of 4 × 256², elastic deformation), and train_unet16_3000_steps_min the peer\'s 3,000 steps at that rate';
+  // The whole trainer as `emseg train` runs it: one replica per core in worker threads, gradients exchanged through
+  // shared memory, batches of 4 × 256² with elastic deformation, Adam. Steps per second between steps 10 and 40 (the
+  // first steps plan ONNX Runtime sessions), and what the peer's 3,000 steps take at that rate.
+  const dir = await mkdtemp(join(tmpdir(), 'emseg-bench-train-'));
+  try {
+    const slices: TrainingSlice[] = [0, 1].map((s) => ({
+      width: 512, height: 512, channels: 1, raw: pseudoRandom(512 * 512, 10 + s), target: new Uint8Array(512 * 512).map((_, i) => ((i + s) % 7 === 0 ? 1 : 0)),
+    }));
+    const marks = new Map<number, number>();
+    await train({
+      role: 'membrane', config: { kind: 'unet', baseChannels: 16, depth: 4, inChannels: 1 }, train: slices, val: [], out: dir,
+      steps: 41, batchSize: 4, cropPx: 256, lr: 1e-3, workers: os.availableParallelism(), seed: 1,
+      augment: { ...DEFAULT_AUGMENT, elasticPx: 3 }, weighting: 'balanced', evalEvery: 1000,
+      score: () => Promise.resolve({ vrand: 0 }),
+      onProgress: (p) => marks.set(p.step, performance.now()),
+    });
+    const rate = 30 / ((marks.get(40)! - marks.get(10)!) / 1000);
+    out.train_unet16_steps_per_s_batch4_256px_all_cores = Number(rate.toFixed(3));
+    out.train_unet16_3000_steps_min = Number((3000 / rate / 60).toFixed(1));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
   out.tfjs_backend = info.note;
   return out;
 }

@@ -22,6 +22,7 @@ import { loadModel, loadOptimizer, saveModel, weightEntries, type ModelRecord } 
 import { writeFileAtomic } from './atomic';
 import { nextMessage, startWorker } from './workers';
 import type { WorkerReply, WorkerRequest } from './train-worker';
+import { exchangeBytes, type ExchangeLayout } from '../../ml/train/gradient-exchange';
 
 export interface ValidationSlice {
   index: number;
@@ -227,6 +228,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   try {
     for (let i = 0; i < workerCount; i++) workers.push(startWorker(new URL('./train-worker.ts', import.meta.url)));
     const weights0 = getWeights(model);
+    const layout: ExchangeLayout = { sizes: model.trainableWeights.map((w) => w.shape.reduce((a: number, b) => a * (b ?? 1), 1)), replicas: workerCount };
+    const exchange = { buffer: new SharedArrayBuffer(exchangeBytes(layout)), layout, shares: workers.map((_, i) => spec(i).batchSize / opts.batchSize) };
     await Promise.all(
       workers.map((w, i) => {
         const ready = nextMessage<WorkerReply>(w);
@@ -234,6 +237,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           type: 'init', config: opts.config, weights: weights0, optimizer, slices, spec: spec(i), seed: state.seed, index: i,
           lr: learningRate(opts.lr, state.step, opts.steps),
           average: opts.average ? { decay: opts.average, values: average?.values ?? null, updates: average?.updates ?? 0 } : undefined,
+          exchange,
         } satisfies WorkerRequest);
         return ready;
       }),
@@ -241,7 +245,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     log(`training ${opts.role} model on ${workerCount} worker thread(s), batch ${opts.batchSize}×${opts.cropPx}² (${os.cpus().length} cores)`);
 
     const history = join(opts.out, 'history.jsonl');
-    let pending: Float32Array[] | undefined;
+    /** The step whose gradients the replicas have computed and not yet applied. */
+    let pending: number | undefined;
     let lastVal: Record<string, number> | undefined;
     let sessionStart = performance.now();
     const sessionStep0 = state.step;
@@ -249,11 +254,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     let emaLoss = Number.NaN;
 
     const gatherState = async (): Promise<{ weights: Float32Array[]; optimizer: NamedArray[]; average?: AverageState }> => {
-      if (pending) {
-        const grads = pending;
+      if (pending !== undefined) {
+        const step = pending;
         await Promise.all(workers.map((w) => {
           const done = nextMessage<WorkerReply>(w);
-          w.postMessage({ type: 'apply', grads } satisfies WorkerRequest);
+          w.postMessage({ type: 'apply', step } satisfies WorkerRequest);
           return done;
         }));
         pending = undefined;
@@ -320,22 +325,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         w.postMessage({ type: 'step', step, lr, apply: pending } satisfies WorkerRequest);
         return r;
       }));
-      pending = undefined;
-      const avg = replies[0].grads;
-      if (replies.length > 1) {
-        // Weight each replica's mean gradient by its share of the batch.
-        const share = replies.map((_, i) => spec(i).batchSize / opts.batchSize);
-        for (let k = 0; k < avg.length; k++) {
-          const a = avg[k];
-          for (let i = 0; i < a.length; i++) a[i] *= share[0];
-          for (let r = 1; r < replies.length; r++) {
-            const g = replies[r].grads[k];
-            for (let i = 0; i < a.length; i++) a[i] += share[r] * g[i];
-          }
-        }
-      }
-      pending = avg;
-      const loss = replies.reduce((a, r, i) => a + r.loss * (spec(i).batchSize / opts.batchSize), 0);
+      // Every replica has written its gradients of this step; they average and apply them with the next request.
+      pending = step;
+      const loss = replies.reduce((a, r, i) => a + r.loss * exchange.shares[i], 0);
       emaLoss = Number.isNaN(emaLoss) ? loss : 0.98 * emaLoss + 0.02 * loss;
       const done = step + 1;
       if (done % opts.evalEvery === 0 || done === opts.steps) await validateAndSave(done);

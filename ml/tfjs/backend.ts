@@ -14,6 +14,7 @@ import { registerLeanBatchNormGradient } from './batchnorm-gradient';
 import { useOrtConvolutions } from './ort-conv-kernels';
 import { useWasmBatchNorm } from './wasm-batchnorm';
 import { useWasmDataKernels } from './wasm-kernels';
+import { registerWasmAdam } from './wasm-adam';
 
 export type TfBackendName = 'tensorflow' | 'wasm' | 'cpu';
 
@@ -87,6 +88,7 @@ export async function registerWasm(): Promise<void> {
   registerWasmGradientKernels();
   useWasmDataKernels();
   useWasmBatchNorm(true);
+  registerWasmAdam();
 }
 
 export { tf };

@@ -2,9 +2,10 @@
 // that EMSeg's wasm kernels read and write tensors where they are, four floats per instruction:
 //   sums(u, v, m, s1, s2, pixels, C):        s1[c] = Σ_p u[p, c],  s2[c] = Σ_p u[p, c] · (v[p, c] − m[c]);
 //   affine(u, v, out, k, a, o, pixels, C):   out[p, c] = u[p, c] · k[c] + v[p, c] · a[c] + o[c];
-//   copy(src, dst, pixels, c, ss, ds):       c floats per pixel from src to dst, pixel strides ss and ds in bytes.
+//   copy(src, dst, pixels, c, ss, ds):       c floats per pixel from src to dst, pixel strides ss and ds in bytes;
+//   adam(w, m, v, g, wo, mo, vo, quads, k):  one Adam update of 4 · quads weights (k: its coefficients, ADAM_COEFFICIENTS).
 // Addresses are byte offsets in the heap; channel counts must be multiples of 4. batch norm (wasm-batchnorm.ts) uses
-// the first two, channel concatenation and splitting (wasm-kernels.ts) the third.
+// the first two, channel concatenation and splitting (wasm-kernels.ts) the third, the fused Adam (wasm-adam.ts) the last.
 import { I32, OP, SIMD, V128, forLoop, get, i32, section, set, str, uleb, wasmApi, type WasmMemory } from '../wasm/assembler';
 import type { TensorInfo } from '@tensorflow/tfjs';
 import type { WasmBackendLike } from './wasm-conv-gradients';
@@ -67,17 +68,46 @@ function copyBody(): number[] {
   return [1, ...uleb(4), I32, ...get(SRC), ...set(PS), ...get(DST), ...set(PD), ...forLoop(P, get(PIXELS), pixel), OP.end];
 }
 
+/** The coefficient vectors adam() reads from k, in order, each splatted over 4 floats. */
+export const ADAM_COEFFICIENTS = ['beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'biasCorrection1', 'biasCorrection2', 'epsilon', 'minusLr'] as const;
+
+/**
+ * adam(w, m, v, g, wo, mo, vo, quads, k), four weights at a time, in tfjs' AdamOptimizer's order of operations:
+ *   mo = β1·m + (1 − β1)·g;  vo = β2·v + (1 − β2)·g²;  wo = (mo / c1) / (√(vo / c2) + ε) · (−lr) + w.
+ */
+function adamBody(): number[] {
+  const [W, M, V, G, WO, MO, VO, QUADS, K] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [I, OFF] = [9, 10];
+  const [B1, OB1, B2, OB2, C1, C2, EPS, NLR, GV, MV, VV] = [11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21];
+  const coefficients = [B1, OB1, B2, OB2, C1, C2, EPS, NLR].flatMap((local, j) => [...v128(add(get(K), i32(16 * j))), ...set(local)]);
+  const quad = [
+    ...get(I), ...i32(4), OP.shl, ...set(OFF),
+    ...v128(add(get(G), get(OFF))), ...set(GV),
+    ...get(B1), ...v128(add(get(M), get(OFF))), ...SIMD.f32Mul, ...get(OB1), ...get(GV), ...SIMD.f32Mul, ...SIMD.f32Add, ...set(MV),
+    ...add(get(MO), get(OFF)), ...get(MV), ...SIMD.store,
+    ...get(B2), ...v128(add(get(V), get(OFF))), ...SIMD.f32Mul, ...get(OB2), ...get(GV), ...get(GV), ...SIMD.f32Mul, ...SIMD.f32Mul, ...SIMD.f32Add, ...set(VV),
+    ...add(get(VO), get(OFF)), ...get(VV), ...SIMD.store,
+    ...add(get(WO), get(OFF)),
+    ...get(MV), ...get(C1), ...SIMD.f32Div,
+    ...get(VV), ...get(C2), ...SIMD.f32Div, ...SIMD.f32Sqrt, ...get(EPS), ...SIMD.f32Add,
+    ...SIMD.f32Div, ...get(NLR), ...SIMD.f32Mul, ...v128(add(get(W), get(OFF))), ...SIMD.f32Add,
+    ...SIMD.store,
+  ];
+  return [2, ...uleb(2), I32, ...uleb(11), V128, ...coefficients, ...forLoop(I, get(QUADS), quad), OP.end];
+}
+
 export function simdWasmBytes(): Uint8Array {
   const f0 = sumsBody();
   const f1 = affineBody();
   const f2 = copyBody();
+  const f3 = adamBody();
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [3, 0x60, 7, ...Array(7).fill(I32), 0, 0x60, 8, ...Array(8).fill(I32), 0, 0x60, 6, ...Array(6).fill(I32), 0]),
+    ...section(1, [4, 0x60, 7, ...Array(7).fill(I32), 0, 0x60, 8, ...Array(8).fill(I32), 0, 0x60, 6, ...Array(6).fill(I32), 0, 0x60, 9, ...Array(9).fill(I32), 0]),
     ...section(2, [1, ...str('env'), ...str('mem'), 0x02, 0x00, 1]),
-    ...section(3, [3, 0, 1, 2]),
-    ...section(7, [3, ...str('sums'), 0x00, 0, ...str('affine'), 0x00, 1, ...str('copy'), 0x00, 2]),
-    ...section(10, [3, ...uleb(f0.length), ...f0, ...uleb(f1.length), ...f1, ...uleb(f2.length), ...f2]),
+    ...section(3, [4, 0, 1, 2, 3]),
+    ...section(7, [4, ...str('sums'), 0x00, 0, ...str('affine'), 0x00, 1, ...str('copy'), 0x00, 2, ...str('adam'), 0x00, 3]),
+    ...section(10, [4, ...uleb(f0.length), ...f0, ...uleb(f1.length), ...f1, ...uleb(f2.length), ...f2, ...uleb(f3.length), ...f3]),
   ]);
 }
 
@@ -93,6 +123,7 @@ export interface SimdInstance {
   sums: (...args: number[]) => void;
   affine: (...args: number[]) => void;
   copy: (...args: number[]) => void;
+  adam: (...args: number[]) => void;
   /** Scratch on the heap: m, s1, s2, k, a, o, `capacity` floats each. */
   scratch: number;
   capacity: number;
@@ -109,7 +140,7 @@ export function simdKernels(backend: WasmBackendLike, channels = 0): SimdInstanc
     compiled ??= new wasmApi.Module(simdWasmBytes());
     const memory = wasm.asm.memory;
     const inst = new wasmApi.Instance(compiled, { env: { mem: memory } });
-    instance = { memory, sums: inst.exports.sums as SimdInstance['sums'], affine: inst.exports.affine as SimdInstance['affine'], copy: inst.exports.copy as SimdInstance['copy'], scratch: 0, capacity: 0 };
+    instance = { memory, sums: inst.exports.sums as SimdInstance['sums'], affine: inst.exports.affine as SimdInstance['affine'], copy: inst.exports.copy as SimdInstance['copy'], adam: inst.exports.adam as SimdInstance['adam'], scratch: 0, capacity: 0 };
   }
   if (instance.capacity < channels) {
     if (instance.scratch) wasm._free(instance.scratch);

@@ -82,12 +82,17 @@ export function sampleCrop(slice: TrainingSlice, size: number, rng: Rng, opt: Au
   const bias = opt.intensity ? rng.uniform(-0.25, 0.25) : 0;
   const noise = opt.intensity ? rng.uniform(0, 0.1) : 0;
   const flipZ = opt.zFlip === true && channels > 1 && rng.int(2) === 1;
-  const jitter = (c: number) => opt.intensityChannel === 'all' || c === opt.intensityChannel;
+  const jitter = Array.from({ length: channels }, (_, c) => opt.intensityChannel === 'all' || c === opt.intensityChannel);
+  const src = slice.raw;
+  const srcWeight = slice.weight;
 
   const raw = new Float32Array(size * size * channels);
   const target = new Float32Array(size * size);
-  const weight = slice.weight ? new Float32Array(size * size) : undefined;
+  const weight = srcWeight ? new Float32Array(size * size) : undefined;
   const last = size - 1;
+  // Indices inside the slice (almost all of them) skip reflect's arithmetic.
+  const rx = (i: number) => (i >= 0 && i < width ? i : reflect(i, width));
+  const ry = (i: number) => (i >= 0 && i < height ? i : reflect(i, height));
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
       // Orientation: transpose (bit 2), flip x (bit 0), flip y (bit 1) — together the 8 elements of the dihedral group.
@@ -106,23 +111,22 @@ export function sampleCrop(slice: TrainingSlice, size: number, rng: Rng, opt: Au
       const iy = Math.floor(sy);
       const fx = sx - ix;
       const fy = sy - iy;
-      const xa = reflect(ix, width);
-      const xb = reflect(ix + 1, width);
-      const ya = reflect(iy, height);
-      const yb = reflect(iy + 1, height);
+      const rowA = ry(iy) * width;
+      const rowB = ry(iy + 1) * width;
+      const xa = rx(ix);
+      const xb = rx(ix + 1);
       for (let c = 0; c < channels; c++) {
         const sc = flipZ ? channels - 1 - c : c;
-        const p00 = slice.raw[(ya * width + xa) * channels + sc];
-        const p01 = slice.raw[(ya * width + xb) * channels + sc];
-        const p10 = slice.raw[(yb * width + xa) * channels + sc];
-        const p11 = slice.raw[(yb * width + xb) * channels + sc];
+        const p00 = src[(rowA + xa) * channels + sc];
+        const p01 = src[(rowA + xb) * channels + sc];
+        const p10 = src[(rowB + xa) * channels + sc];
+        const p11 = src[(rowB + xb) * channels + sc];
         const val = (p00 * (1 - fx) + p01 * fx) * (1 - fy) + (p10 * (1 - fx) + p11 * fx) * fy;
-        raw[o * channels + c] = jitter(c) ? val * gain + bias + (noise > 0 ? noise * rng.normal() : 0) : val;
+        raw[o * channels + c] = jitter[c] ? val * gain + bias + (noise > 0 ? noise * rng.normal() : 0) : val;
       }
-      const nx = reflect(Math.round(sx), width);
-      const ny = reflect(Math.round(sy), height);
-      target[o] = slice.target[ny * width + nx];
-      if (weight) weight[o] = (slice.weight as Float32Array)[ny * width + nx];
+      const n = ry(Math.round(sy)) * width + rx(Math.round(sx));
+      target[o] = slice.target[n];
+      if (weight) weight[o] = (srcWeight as Float32Array)[n];
     }
   }
   return weight ? { raw, target, weight } : { raw, target };

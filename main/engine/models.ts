@@ -3,6 +3,7 @@
 // loop), and the tiling parameters that make it seam-free. A binarized model can also run as a stochastic ensemble:
 // K member networks sampled from its real-valued weights (ml/compress/binary.ts), each exported to its own session.
 import { readFile, access } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadModel, type ModelRecord } from './model-store';
@@ -67,6 +68,33 @@ export async function onnxBytes(dir: string): Promise<{ record: ModelRecord; byt
   const bytes = exportOnnx(model);
   model.dispose();
   return { record: loaded.record, bytes };
+}
+
+/**
+ * Whether this CPU has VNNI (x86 integer dot products: avx512_vnni or avx_vnni in /proc/cpuinfo); undefined where
+ * that cannot be read (not Linux, not x86).
+ */
+export function cpuHasVnni(cpuinfo?: string): boolean | undefined {
+  if (cpuinfo === undefined) {
+    if (process.platform !== 'linux' || process.arch !== 'x64') return undefined;
+    try {
+      cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+  const flags = /^flags\s*:(.*)$/m.exec(cpuinfo)?.[1].split(/\s+/) ?? [];
+  return flags.includes('avx512_vnni') || flags.includes('avx_vnni');
+}
+
+/**
+ * A one-line warning for an int8 model with full 8-bit weights (emseg compress --full-range) on a CPU without VNNI,
+ * where ONNX Runtime's u8 × s8 products saturate in 16 bits and the maps lose accuracy; undefined otherwise (vnni
+ * null: unknown CPU).
+ */
+export function int8Warning(dir: string, record: ModelRecord, vnni: boolean | null = cpuHasVnni() ?? null): string | undefined {
+  if (record.compression?.method !== 'int8' || record.compression.reduceRange !== false || vnni !== false) return undefined;
+  return `${dir}: int8 model with 8-bit weights (made with --full-range) on a CPU without VNNI, where ONNX Runtime's int8 products saturate and the map loses accuracy; re-make it with emseg compress --method int8 (7-bit weights)`;
 }
 
 export async function loadInferenceModel(dir: string, opts: { threads?: number; ensemble?: number } = {}): Promise<InferenceModel> {

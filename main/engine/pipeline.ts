@@ -10,7 +10,7 @@ import { contextIndices, planar } from '../../ml/infer/z-context';
 import { segment, type SegmentParams } from '../../ml/segmentation';
 import type { Labels, MembraneMap } from '../../ml/types';
 import { ensembleMeanVariance } from '../../ml/compress/binary';
-import { DEFAULT_MEMBRANE_MODEL, DEFAULT_REFINER_MODEL, loadInferenceModel, type InferenceModel } from './models';
+import { DEFAULT_MEMBRANE_MODEL, DEFAULT_REFINER_MODEL, int8Warning, loadInferenceModel, type InferenceModel } from './models';
 import { loadModelRecord, type ModelRecord } from './model-store';
 import { tunedParams } from '../../ml/segmentation/tune';
 
@@ -159,6 +159,8 @@ export async function* runPipeline(opts: PipelineOptions): AsyncGenerator<SliceR
     const k = models.membrane.zContext;
     const zNote = contextNote(k, stack.info.depth, stackNm?.z ?? stack.info.pixelSizeNm?.z, models.membrane.record.sectionNm);
     if (zNote) opts.onNotice?.(zNote);
+    const int8Note = int8Warning(models.membrane.dir, models.membrane.record);
+    if (int8Note) opts.onNotice?.(int8Note);
     // Models run at their own pixel size (sh × sw); everything they return is resized back to the slice's h × w.
     const inputs = new Map<number, { norm: Float32Array; w: number; h: number; sh: number; sw: number }>();
     const inputSlice = async (i: number) => {

@@ -91,6 +91,6 @@ for (const cfg of configs) {
     assert.ok(sd > 0.02, `the float output varies (sd ${sd}), so the comparison means something`);
     assert.ok(err > 0, 'the int8 graph really is quantised');
     console.log(`${cfg.kind}: mean |int8 − float| ${err.toExponential(2)}, max ${maxErr.toFixed(4)}, output sd ${sd.toFixed(4)}`);
-    assert.ok(err < 0.1 * sd && maxErr < 0.05, `mean |int8 − float| ${err.toExponential(2)}, max ${maxErr.toFixed(4)}, output sd ${sd.toFixed(4)}`);
+    assert.ok(err < 0.1 * sd && maxErr < 0.1, `mean |int8 − float| ${err.toExponential(2)}, max ${maxErr.toFixed(4)}, output sd ${sd.toFixed(4)}`);
   });
 }

@@ -124,7 +124,8 @@ Options:
   --group <G> --nonzeros <N>  cci: group size and non-zeros per group (default 4 and 1)
   --calibration-slices <n>  int8: training slices used for calibration (default 8)
   --calibration <minmax|mean>  int8: overall extremes, or the mean of per-slice extremes (default minmax)
-  --reduce-range            int8: 7-bit weights, for CPUs without VNNI (avoids u8×s8 saturation)
+  --full-range              int8: 8-bit weights instead of 7 (a little more accurate, but only for CPUs with VNNI:
+                            without it ONNX Runtime's u8×s8 products saturate and the map is wrong)
   --alpha <x>               relief: share of each filter's score kept (default ${DEFAULT_RELIEF.alpha})
   --rounds <n>              relief, magnitude: prune → fine-tune rounds (default ${DEFAULT_RELIEF.rounds})
   --pruning-crops <n>       relief: 128-px training crops the scores are averaged over (default ${DEFAULT_RELIEF.pruningCrops})
@@ -153,7 +154,7 @@ Report:
     'label-membrane-value': { type: 'string' }, 'val-slices': { type: 'string' }, 'train-slices': { type: 'string' }, steps: { type: 'string' },
     batch: { type: 'string' }, crop: { type: 'string' }, lr: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' },
     'eval-every': { type: 'string' }, keep: { type: 'string' }, group: { type: 'string' }, nonzeros: { type: 'string' },
-    'calibration-slices': { type: 'string' }, calibration: { type: 'string' }, 'reduce-range': { type: 'boolean' }, report: { type: 'boolean' },
+    'calibration-slices': { type: 'string' }, calibration: { type: 'string' }, 'full-range': { type: 'boolean' }, report: { type: 'boolean' },
     models: { type: 'string' }, threads: { type: 'string' }, json: { type: 'boolean' },
     alpha: { type: 'string' }, rounds: { type: 'string' }, 'pruning-crops': { type: 'string' }, 'no-baseline': { type: 'boolean' }, sparsity: { type: 'string' },
     p: { type: 'string' }, h: { type: 'string' }, eta: { type: 'string' }, distill: { type: 'string' }, 'deterministic-training': { type: 'boolean' }, 'global-eta': { type: 'boolean' }, 'kernel-lr-scale': { type: 'string' },
@@ -201,7 +202,7 @@ Report:
         seed: num(ctx, 'seed', 1, { int: true }), evalEvery: num(ctx, 'eval-every', 100, { min: 1, int: true }),
       },
       int8: {
-        calibrationSlices: num(ctx, 'calibration-slices', 8, { min: 1, int: true }), reduceRange: ctx.values['reduce-range'] === true,
+        calibrationSlices: num(ctx, 'calibration-slices', 8, { min: 1, int: true }), reduceRange: ctx.values['full-range'] !== true,
         calibration,
       },
       structured: { keepFraction: num(ctx, 'keep', 0.5, { min: 0.01, max: 1 }) },

@@ -18,7 +18,6 @@ import { DEFAULT_MEMBRANE_MODEL, DEFAULT_REFINER_MODEL, loadInferenceModel } fro
 import { loadModel } from '../engine/model-store';
 import { pseudoRandom } from '../../ml/models/test-helpers';
 import { train } from '../engine/train';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
@@ -143,7 +142,7 @@ export async function benchModels(): Promise<Record<string, number | string>> {
   // The whole trainer as `emseg train` runs it: one replica per core in worker threads, gradients exchanged through
   // shared memory, batches of 4 × 256² with elastic deformation, Adam. Steps per second between steps 10 and 40 (the
   // first steps plan ONNX Runtime sessions), and what the peer's 3,000 steps take at that rate.
-  const dir = await mkdtemp(join(tmpdir(), 'emseg-bench-train-'));
+  const dir = await mkdtemp(join(os.tmpdir(), 'emseg-bench-train-'));
   try {
     const slices: TrainingSlice[] = [0, 1].map((s) => ({
       width: 512, height: 512, channels: 1, raw: pseudoRandom(512 * 512, 10 + s), target: new Uint8Array(512 * 512).map((_, i) => ((i + s) % 7 === 0 ? 1 : 0)),

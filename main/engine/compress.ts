@@ -33,7 +33,7 @@ import { getWeights, setWeights } from '../../ml/train/trainer';
 import { Rng, mixSeed } from '../../ml/train/rng';
 import { modelToOnnxGraph } from '../../ml/onnx/export';
 import { encodeModel } from '../../ml/onnx/proto';
-import { quantizeInt8, type Int8Options } from '../../ml/compress/int8';
+import { DEFAULT_REDUCE_RANGE, quantizeInt8, type Int8Options } from '../../ml/compress/int8';
 import { pruneUNet } from '../../ml/compress/structured';
 import { CciTraining, kernelSparsity, type CciOptions } from '../../ml/compress/cci';
 import { fineTune, recalibrateBatchNorm } from '../../ml/compress/finetune';
@@ -159,7 +159,7 @@ export async function compressModel(opts: CompressOptions): Promise<ModelRecord>
     const { graph: q } = await quantizeInt8(graph, calib, { threads: os.availableParallelism(), ...opts.int8 });
     const compression = {
       method: 'int8', source, calibrationSlices: opts.data.train.slice(0, n).map((s) => s.index), calibration: opts.int8?.calibration ?? 'minmax',
-      reduceRange: opts.int8?.reduceRange ?? true, weights: 'int8 symmetric per output channel', activations: 'uint8 asymmetric per tensor (QDQ)',
+      reduceRange: opts.int8?.reduceRange ?? DEFAULT_REDUCE_RANGE, weights: 'int8 symmetric per output channel', activations: 'uint8 asymmetric per tensor (QDQ)',
     };
     const bytes = encodeModel(q, { opset: 13, producer: 'emseg', metadata: { role: record.role, config: JSON.stringify(record.config), compression: 'int8' } });
     const out: ModelRecord = { ...record, weights: [], onnx: 'model.onnx', weightsDtype: undefined, validation: undefined, compression };

@@ -70,18 +70,23 @@ export async function onnxBytes(dir: string): Promise<{ record: ModelRecord; byt
   return { record: loaded.record, bytes };
 }
 
+let thisCpuVnni: boolean | null | undefined;
+
 /**
- * Whether this CPU has VNNI (x86 integer dot products: avx512_vnni or avx_vnni in /proc/cpuinfo); undefined where
- * that cannot be read (not Linux, not x86).
+ * Whether a CPU has VNNI (x86 integer dot products: avx512_vnni or avx_vnni among the flags of /proc/cpuinfo, or of
+ * the text given); null where that cannot be read (not Linux, not x86). This machine's answer is read once.
  */
-export function cpuHasVnni(cpuinfo?: string): boolean | undefined {
+export function cpuHasVnni(cpuinfo?: string): boolean | null {
   if (cpuinfo === undefined) {
-    if (process.platform !== 'linux' || process.arch !== 'x64') return undefined;
+    if (thisCpuVnni !== undefined) return thisCpuVnni;
+    thisCpuVnni = null;
+    if (process.platform !== 'linux' || process.arch !== 'x64') return thisCpuVnni;
     try {
-      cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+      thisCpuVnni = cpuHasVnni(readFileSync('/proc/cpuinfo', 'utf8'));
     } catch {
-      return undefined;
+      // unreadable: unknown
     }
+    return thisCpuVnni;
   }
   const flags = /^flags\s*:(.*)$/m.exec(cpuinfo)?.[1].split(/\s+/) ?? [];
   return flags.includes('avx512_vnni') || flags.includes('avx_vnni');
@@ -89,11 +94,12 @@ export function cpuHasVnni(cpuinfo?: string): boolean | undefined {
 
 /**
  * A one-line warning for an int8 model with full 8-bit weights (emseg compress --full-range) on a CPU without VNNI,
- * where ONNX Runtime's u8 × s8 products saturate in 16 bits and the maps lose accuracy; undefined otherwise (vnni
- * null: unknown CPU).
+ * where ONNX Runtime's u8 × s8 products saturate in 16 bits and the maps lose accuracy; undefined otherwise. `vnni`:
+ * the CPU's answer (null: unknown); this machine's (cpuHasVnni) when not given, read only for such a model.
  */
-export function int8Warning(dir: string, record: ModelRecord, vnni: boolean | null = cpuHasVnni() ?? null): string | undefined {
-  if (record.compression?.method !== 'int8' || record.compression.reduceRange !== false || vnni !== false) return undefined;
+export function int8Warning(dir: string, record: ModelRecord, vnni?: boolean | null): string | undefined {
+  if (record.compression?.method !== 'int8' || record.compression.reduceRange !== false) return undefined;
+  if ((vnni === undefined ? cpuHasVnni() : vnni) !== false) return undefined;
   return `${dir}: int8 model with 8-bit weights (made with --full-range) on a CPU without VNNI, where ONNX Runtime's int8 products saturate and the map loses accuracy; re-make it with emseg compress --method int8 (7-bit weights)`;
 }
 

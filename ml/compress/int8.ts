@@ -17,8 +17,8 @@
 //
 // Numbers: weights int8 symmetric per output channel, in 7 bits by default (zero point 0, scale max|w|/63:
 // `reduceRange`), because on CPUs without VNNI (AVX2 only) ONNX Runtime's u8×s8 kernels add pairs of products in
-// 16 bits, which saturate with full 8-bit weights; /127 with reduceRange false, for CPUs with VNNI only; activations uint8 asymmetric per tensor with
-// float 0 exactly representable (so zero padding and ReLU are exact); bias int32 with scale x_scale·w_scale, zero
+// 16 bits, which saturate with full 8-bit weights; /127 with reduceRange false, for CPUs with VNNI only; activations
+// uint8 asymmetric per tensor with float 0 exactly representable (so zero padding and ReLU are exact); bias int32 with scale x_scale·w_scale, zero
 // point 0, as QLinearConv requires. Activation ranges come from running the float graph on calibration crops.
 import * as ort from 'onnxruntime-node';
 import { encodeModel, TensorType, type OnnxGraph, type OnnxNode, type OnnxTensor } from '../onnx/proto';
@@ -48,6 +48,9 @@ export interface QuantizePlan {
   /** Outputs of data-movement ops on a quantised tensor: they take their input's parameters (output → input). */
   inherited: Map<string, string>;
 }
+
+/** Int8Options.reduceRange when not given: 7-bit weights, correct on every CPU. */
+export const DEFAULT_REDUCE_RANGE = true;
 
 export interface Int8Options {
   /**
@@ -254,7 +257,7 @@ export function quantizeGraph(graph: OnnxGraph, ranges: Map<string, Range>, opts
   const weightDq = (name: string, axis: number, nodeName: string): { name: string; scales: Float32Array } => {
     const w = inits.get(name);
     if (!w || w.type !== TensorType.FLOAT) throw new Error(`int8: ${nodeName} has no float weight initializer ${name}`);
-    const { q, scales } = quantizeWeightsPerChannel(w.data as Float32Array, w.dims, axis, opts.reduceRange ?? true);
+    const { q, scales } = quantizeWeightsPerChannel(w.data as Float32Array, w.dims, axis, opts.reduceRange ?? DEFAULT_REDUCE_RANGE);
     const c = w.dims[axis];
     newInits.push({ name: `${name}.i8`, dims: w.dims, type: TensorType.INT8, data: q });
     newInits.push({ name: `${name}.scale`, dims: [c], type: TensorType.FLOAT, data: scales });

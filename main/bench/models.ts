@@ -9,7 +9,7 @@ import { DEFAULT_TILE_PX, predictTiled, tileAxis } from '../../ml/infer/tiled';
 import { predictTf } from '../../ml/infer/predict-tf';
 import { buildModel, macsPerPixel, sizeMultiple } from '../../ml/models';
 import { initTf } from '../../ml/tfjs/backend';
-import { ortConvolutionsActive, useOrtConvolutions } from '../../ml/tfjs/ort-conv-kernels';
+import { ortConvolutionsActive, useNchwc, useOrtConvolutions } from '../../ml/tfjs/ort-conv-kernels';
 import { useWasmDataKernels } from '../../ml/tfjs/wasm-kernels';
 import { useWasmBatchNorm } from '../../ml/tfjs/wasm-batchnorm';
 import { setWeights, Replica, makeBatch } from '../../ml/train/trainer';
@@ -113,13 +113,14 @@ export async function benchModels(): Promise<Record<string, number | string>> {
   // EMSeg's JavaScript loops, which were there first).
   const info = await initTf();
   const step = unetTrainingStep(2);
-  const set = (ort: boolean, emseg: boolean) => () => {
+  const set = (ort: boolean, emseg: boolean, blocked = true) => () => {
     useOrtConvolutions(ort);
+    useNchwc(blocked);
     useWasmDataKernels(emseg);
     useWasmBatchNorm(emseg);
   };
   const variants: Array<[string, () => void]> = info.name === 'wasm' && ortConvolutionsActive()
-    ? [['', set(true, true)], ['_wasm_convolutions', set(false, true)], ['_tfjs_wasm_kernels', set(false, false)]]
+    ? [['', set(true, true)], ['_plain_ort_convolutions', set(true, true, false)], ['_wasm_convolutions', set(false, true)], ['_tfjs_wasm_kernels', set(false, false)]]
     : [['', () => undefined]];
   // Rounds of all variants, interleaved so that the machine's drift hits them alike; the median round counts.
   const times = variants.map(() => [] as number[]);
@@ -138,7 +139,7 @@ export async function benchModels(): Promise<Record<string, number | string>> {
     const sorted = times[i].slice().sort((a, b) => a - b);
     out[`train_unet16_samples_per_s_per_core_256px${key}`] = Number((2 / sorted[1]).toFixed(3));
   });
-  out.train_note = 'samples of 256×256 per second for one replica on one core (the trainer runs one replica per core), median of 3 interleaved rounds; _wasm_convolutions: tfjs-wasm\'s own convolutions (the filter gradient, which tfjs-wasm lacks, still EMSeg\'s); _tfjs_wasm_kernels: also tfjs-wasm\'s identity, concatenation, split and pooling gradient, and batch norm in JavaScript loops; train_unet16_steps_per_s_batch4_256px_all_cores: the whole trainer (emseg train: one replica per core, batches of 4 × 256², elastic deformation), and train_unet16_3000_steps_min the peer\'s 3,000 steps at that rate';
+  out.train_note = 'samples of 256×256 per second for one replica on one core (the trainer runs one replica per core), median of 3 interleaved rounds; _plain_ort_convolutions: ONNX Runtime\'s convolutions without the blocked (NCHWc) layout, transposes around a plain Conv; _wasm_convolutions: tfjs-wasm\'s own convolutions (the filter gradient, which tfjs-wasm lacks, still EMSeg\'s); _tfjs_wasm_kernels: also tfjs-wasm\'s identity, concatenation, split and pooling gradient, and batch norm in JavaScript loops; train_unet16_steps_per_s_batch4_256px_all_cores: the whole trainer (emseg train: one replica per core, batches of 4 × 256², elastic deformation), and train_unet16_3000_steps_min the peer\'s 3,000 steps at that rate';
   // The whole trainer as `emseg train` runs it: one replica per core in worker threads, gradients exchanged through
   // shared memory, batches of 4 × 256² with elastic deformation, Adam. Steps per second between steps 10 and 40 (the
   // first steps plan ONNX Runtime sessions), and what the peer's 3,000 steps take at that rate.

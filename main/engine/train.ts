@@ -12,7 +12,7 @@ import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import type { Worker } from 'node:worker_threads';
 import { initTf } from '../../ml/tfjs/backend';
-import { buildModel, sizeMultiple, type ModelConfig } from '../../ml/models';
+import { buildModel, seedInitialWeights, sizeMultiple, type ModelConfig } from '../../ml/models';
 import { getWeights, setWeights, type AverageState, type BatchSpec, type LossWeighting, type NamedArray } from '../../ml/train/trainer';
 import type { AugmentOptions, TrainingSlice } from '../../ml/train/augment';
 import { boundaryWeights } from '../../ml/train/boundary-weight';
@@ -212,6 +212,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     log(`resuming from step ${state.step} of ${opts.steps} (${resumed.dir})`);
   } else if (opts.init) {
     setWeights(model, opts.init);
+  } else {
+    // The same seed, the same starting weights (tfjs' initializers are unseeded): runs can be repeated and compared.
+    seedInitialWeights(model, opts.seed);
   }
 
   const workerCount = Math.max(1, Math.min(opts.workers, opts.batchSize));

@@ -33,6 +33,8 @@ export class BinaryConv2D extends tf.layers.Layer {
   readonly kernelSize: number;
   readonly stochastic: boolean;
   private kernel: tf.LayerVariable | null = null;
+  /** Uniform in [−1, 1]: the weights' clipping range (models trained from a float U-Net get its weights instead). */
+  readonly kernelInitializer = tf.initializers.randomUniform({ minval: -1, maxval: 1 });
 
   constructor(args: BinaryConv2DArgs) {
     super({ name: args.name });
@@ -44,8 +46,7 @@ export class BinaryConv2D extends tf.layers.Layer {
   override build(inputShape: tf.Shape | tf.Shape[]): void {
     const s = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
     const ci = s[s.length - 1] as number;
-    // Uniform in [−1, 1]: the weights' clipping range (models trained from a float U-Net get its weights instead).
-    this.kernel = this.addWeight('kernel', [this.kernelSize, this.kernelSize, ci, this.filters], 'float32', tf.initializers.randomUniform({ minval: -1, maxval: 1 }));
+    this.kernel = this.addWeight('kernel', [this.kernelSize, this.kernelSize, ci, this.filters], 'float32', this.kernelInitializer);
     this.built = true;
   }
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { registerWasm } from './backend';
-import { ortConvRuns, useOrtConvolutions } from './ort-conv-kernels';
+import { nchwcBlock, ortBlockedConvRuns, ortConvRuns, useOrtConvolutions } from './ort-conv-kernels';
 import { assertClose, cases, grads, rand, type Pad } from './conv-test-cases';
 import { buildModel, type ModelConfig } from '../models';
 
@@ -58,6 +58,8 @@ test('ONNX Runtime transposed 2x2 stride-2 convolution and fused conv with bias 
 test('a small U-Net and refiner get the same loss gradients with ONNX Runtime convolutions as on the cpu backend', async () => {
   const configs: ModelConfig[] = [
     { kind: 'unet', baseChannels: 3, depth: 2, inChannels: 1 },
+    // 8 and 16 channels: the blocked-layout (NCHWc) convolutions where the CPU has them.
+    { kind: 'unet', baseChannels: 8, depth: 1, inChannels: 1 },
     { kind: 'refiner', inChannels: 2, branchLayers: 2, channels: 3, headLayers: 1 },
   ];
   for (const cfg of configs) {
@@ -75,8 +77,10 @@ test('a small U-Net and refiner get the same loss gradients with ONNX Runtime co
       return out;
     };
     const ref = await gradsOn('cpu');
+    const blockedBefore = ortBlockedConvRuns();
     const { value: got, runs } = await withOrt(() => gradsOn('wasm'));
     assert.ok(runs > 0, `${cfg.kind}: no ONNX Runtime runs`);
+    if (cfg.kind === 'unet' && cfg.baseChannels === 8 && nchwcBlock() === 8) assert.ok(ortBlockedConvRuns() > blockedBefore, 'blocked-layout convolutions ran');
     assert.equal(got.length, ref.length);
     // Weights before batch norm get small gradients (the norm undoes their scale), so the bound is relative to the
     // largest gradient of the model rather than of each tensor.
@@ -88,4 +92,27 @@ test('a small U-Net and refiner get the same loss gradients with ONNX Runtime co
       assert.ok(err <= 1e-4 * scale, `${cfg.kind} gradient ${i}: max error ${err} (largest gradient ${scale})`);
     });
   }
+});
+
+test('convolutions with channels in NCHWc blocks run in ONNX Runtime\'s blocked layout and match the cpu backend', async () => {
+  const block = nchwcBlock();
+  if (process.arch === 'x64') assert.ok(block === 8 || block === 16, `NCHWc block on x64: ${block}`);
+  const run = async (backend: string) => {
+    await tf.setBackend(backend);
+    const x = tf.tensor4d(rand(2 * 9 * 7 * 16, 7), [2, 9, 7, 16]);
+    const w = tf.tensor4d(rand(3 * 3 * 16 * 32, 8), [3, 3, 16, 32]);
+    const b = tf.tensor1d(rand(32, 9));
+    const y = tf.tidy(() => tf.fused.conv2d({ x, filter: w, strides: 1, pad: 'same', bias: b, activation: 'relu' }));
+    const plain = tf.tidy(() => tf.conv2d(x, w, 2, 'same'));
+    const g = tf.grads((a: tf.Tensor, k: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, k as tf.Tensor4D, 1, 'same').square().sum())([x, w]);
+    const out = await Promise.all([y, plain, ...g].map((t) => t.data() as Promise<Float32Array>));
+    tf.dispose([x, w, b, y, plain, ...g]);
+    return out;
+  };
+  const ref = await run('cpu');
+  const blockedBefore = ortBlockedConvRuns();
+  const { value: got, runs } = await withOrt(() => run('wasm'));
+  assert.ok(runs >= 5, `${runs} ONNX Runtime runs`);
+  if (block) assert.ok(ortBlockedConvRuns() - blockedBefore >= 3, 'forward, strided and dX convolutions ran blocked');
+  ['fused conv, bias, ReLU', 'strided conv', 'dX (a forward convolution with the flipped filter)', 'dW'].forEach((what, i) => assertClose(got[i], ref[i], what));
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { cp, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lastAverage, readCheckpoint, splitAverage, train, writeCheckpoint, type TrainOptions } from './train';
+import { lastAverage, readCheckpoint, replicaDrift, splitAverage, train, writeCheckpoint, type TrainOptions } from './train';
 import { loadModel, loadOptimizer, type ModelRecord } from './model-store';
 import { DEFAULT_AUGMENT, type TrainingSlice } from '../../ml/train/augment';
 import { scoreMembraneStack } from '../../ml/metrics';
@@ -61,6 +61,7 @@ test('data-parallel training improves validation, checkpoints, and resumes', asy
     };
     const first = await train(opts);
     assert.equal(first.steps, 30);
+    assert.ok(!logs.some((l) => l.includes('replicas\' weights differ')), 'the replicas stayed bit-identical');
     const history = (await readFile(join(out, 'history.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { step: number; pixelError: number; vrand: number });
     assert.deepEqual(history.map((h) => h.step), [10, 20, 30]);
     assert.ok(history[2].pixelError < 0.2, `pixel error after 30 steps: ${history[2].pixelError}`);
@@ -187,4 +188,16 @@ test('the same seed trains the same model from scratch; another seed starts from
   } finally {
     await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   }
+});
+
+test('replicaDrift sees a difference in a trainable weight, not in the batch-norm statistics each replica keeps', async () => {
+  await initTf();
+  const model = buildModel({ kind: 'unet', baseChannels: 2, depth: 1, inChannels: 1 });
+  const a = getWeights(model).map((w) => w.slice());
+  const statistics = model.weights.findIndex((w) => !w.trainable);
+  const b = a.map((w, k) => (k === statistics ? w.map((v) => v + 1) : w.slice()));
+  assert.equal(replicaDrift([a, b], model), 0);
+  b[0][0] += 0.25;
+  assert.ok(Math.abs(replicaDrift([a, b], model) - 0.25) < 1e-6);
+  model.dispose();
 });

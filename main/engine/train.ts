@@ -192,6 +192,20 @@ export async function lastAverage(checkpointDir: string, current: Float32Array[]
   return splitAverage(await loadOptimizer(checkpointDir)).average?.values ?? current;
 }
 
+/** Largest difference between replicas in any weight but the batch-norm statistics (which each replica keeps its own). */
+export function replicaDrift(replicas: Float32Array[][], model: tf.LayersModel): number {
+  const own = model.weights.map((w) => !w.trainable);
+  let drift = 0;
+  for (let r = 1; r < replicas.length; r++) {
+    replicas[r].forEach((w, k) => {
+      if (own[k]) return;
+      const w0 = replicas[0][k];
+      for (let i = 0; i < w.length; i++) drift = Math.max(drift, Math.abs(w[i] - w0[i]));
+    });
+  }
+  return drift;
+}
+
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const log = opts.log ?? (() => undefined);
   const slices = weightedSlices(opts.train, opts.weighting);
@@ -280,6 +294,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           for (const s of states) for (let i = 0; i < avg.length; i++) avg[i] += pick(s)[k][i] / states.length;
           return avg;
         });
+      // A health check that costs a few ms: the replicas' trainable weights must be bit-identical (gradient-exchange.ts).
+      const drift = replicaDrift(states.map((s) => s.weights), model);
+      if (drift > 0) log(`warning: the training replicas' weights differ by up to ${drift.toExponential(2)}; the gradient exchange is out of step`);
       const weights = mean((s) => s.weights);
       const avg = states[0].average ? { values: mean((s) => s.average!.values), updates: states[0].average.updates } : undefined;
       return { weights, optimizer: states[0].optimizer, average: avg };

@@ -151,6 +151,7 @@ let nchwcOn = true;
 export function useNchwc(on: boolean): void {
   nchwcOn = on;
 }
+
 /**
  * The channel block of ONNX Runtime's NCHWc kernels on this CPU (8 with AVX2, 16 with AVX-512), found once per thread
  * by running a small convolution both ways and keeping the block whose result matches the plain Conv's; null when none

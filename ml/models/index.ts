@@ -20,7 +20,7 @@ type Initializer = ReturnType<typeof tf.initializers.zeros>;
 export function seedInitialWeights(model: tf.LayersModel, seed: number): void {
   model.layers.forEach((layer, i) => {
     const init = (layer as unknown as { kernelInitializer?: Initializer }).kernelInitializer;
-    const kernel = layer.weights.find((w) => /(^|\/)kernel$/.test(w.originalName) || w.originalName.endsWith('/kernel'));
+    const kernel = layer.weights.find((w) => /(^|\/)kernel$/.test(w.originalName));
     if (!init || !kernel) return;
     const seeded = seededInitializer(init, seed * 1000 + i);
     const value = tf.tidy(() => seeded.apply(kernel.shape, 'float32'));

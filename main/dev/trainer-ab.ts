@@ -1,6 +1,7 @@
 // The whole trainer (the bench's configuration: 2 replicas, 4 × 256², elastic; steps per second over steps 10–40)
-// with ONNX Runtime's plain and blocked-layout convolutions, in interleaved rounds (ROUNDS, default 3) so that the
-// VM's drift hits both alike. EMSEG_TF_CONV is read by each worker's initTf.
+// with the EMSEG_TF_CONV settings in MODES (default "plain,default": ONNX Runtime's plain and blocked-layout
+// convolutions; "per-tap,default" compares the filter gradients), in interleaved rounds (ROUNDS, default 3) so that
+// the VM's drift hits both alike. EMSEG_TF_CONV is read by each worker's initTf.
 //   node --import tsx main/dev/trainer-ab.ts
 import os from 'node:os';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -23,7 +24,7 @@ async function rate(): Promise<number> {
 }
 
 for (let round = 0; round < Number(process.env.ROUNDS ?? 3); round++) {
-  for (const mode of ['plain', 'default']) {
+  for (const mode of (process.env.MODES ?? 'plain,default').split(',')) {
     process.env.EMSEG_TF_CONV = mode;
     console.log(round, mode, (await rate()).toFixed(3));
   }

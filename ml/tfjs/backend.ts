@@ -7,12 +7,12 @@
 // onnxruntime-node loads (ort-conv-kernels.ts); together a training step 2.9× as fast as with tfjs-wasm's own
 // kernels (npm run bench). The pure-JS cpu backend only when asked for (it is ~40× slower than wasm here and used as
 // the reference in tests).
-// EMSEG_TF_CONV=wasm keeps tfjs-wasm's own convolutions, EMSEG_TF_CONV=plain ONNX Runtime's without the blocked layout
-// (for comparison).
+// EMSEG_TF_CONV=wasm keeps tfjs-wasm's own convolutions, EMSEG_TF_CONV=plain ONNX Runtime's without the blocked layout,
+// EMSEG_TF_CONV=per-tap its filter gradients as one product per tap everywhere (for comparison).
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmGradientKernels } from './wasm-conv-gradients';
 import { registerLeanBatchNormGradient } from './batchnorm-gradient';
-import { nchwcBlock, useNchwc, useOrtConvolutions } from './ort-conv-kernels';
+import { nchwcBlock, useNchwc, useOrtConvolutions, useRowShiftFilterGradient } from './ort-conv-kernels';
 import { useWasmBatchNorm } from './wasm-batchnorm';
 import { useWasmDataKernels } from './wasm-kernels';
 import { registerWasmAdam } from './wasm-adam';
@@ -47,10 +47,12 @@ function wasmConvolutions(): string {
   try {
     useOrtConvolutions(true);
     const plain = process.env.EMSEG_TF_CONV === 'plain';
+    const perTap = process.env.EMSEG_TF_CONV === 'per-tap';
     useNchwc(!plain);
+    useRowShiftFilterGradient(!perTap);
     const block = plain ? null : nchwcBlock();
     const layout = block ? `, in its blocked layout (NCHW${block}c) where the channels allow` : plain ? ', without the blocked layout, as EMSEG_TF_CONV asks' : '';
-    return `convolutions and their gradients by ONNX Runtime${layout}`;
+    return `convolutions and their gradients by ONNX Runtime${layout}${perTap ? ', filter gradients one product per tap, as EMSEG_TF_CONV asks' : ''}`;
   } catch (e) {
     return `convolutions by tfjs-wasm with gradients supplied by EMSeg; ONNX Runtime did not load: ${(e as Error).message.split('\n')[0]}`;
   }

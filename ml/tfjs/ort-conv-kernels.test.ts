@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { registerWasm } from './backend';
-import { nchwcBlock, ortBlockedConvRuns, ortConvRuns, useOrtConvolutions } from './ort-conv-kernels';
+import { nchwcBlock, ortBlockedConvRuns, ortConvRuns, ortRowShiftRuns, useOrtConvolutions, useRowShiftFilterGradient } from './ort-conv-kernels';
 import { assertClose, cases, grads, rand, type Pad } from './conv-test-cases';
 import { buildModel, type ModelConfig } from '../models';
 
@@ -115,4 +115,32 @@ test('convolutions with channels in NCHWc blocks run in ONNX Runtime\'s blocked 
   assert.ok(runs >= 5, `${runs} ONNX Runtime runs`);
   if (block) assert.ok(ortBlockedConvRuns() - blockedBefore >= 3, 'forward, strided and dX convolutions ran blocked');
   ['fused conv, bias, ReLU', 'strided conv', 'dX (a forward convolution with the flipped filter)', 'dW'].forEach((what, i) => assertClose(got[i], ref[i], what));
+});
+
+test('the row-shift filter gradient (large images, stride 1) matches the cpu backend in both of its forms', async () => {
+  const large: Array<{ name: string; x: number[]; w: number[]; pad: Pad }> = [
+    { name: 'fewer output channels (dy shifted)', x: [2, 128, 128, 8], w: [3, 3, 8, 4], pad: 'same' },
+    { name: 'more output channels (x shifted), non-square', x: [1, 128, 131, 8], w: [3, 3, 8, 12], pad: 'same' },
+    { name: '5x3 valid', x: [1, 132, 131, 8], w: [5, 3, 8, 6], pad: 'valid' },
+    { name: 'one-sided padding', x: [1, 128, 128, 8], w: [3, 3, 8, 8], pad: [[0, 0], [2, 0], [1, 1], [0, 0]] },
+  ];
+  for (const c of large) {
+    const [dxRef, dwRef] = await grads('cpu', c.x, c.w, 1, c.pad);
+    const before = ortRowShiftRuns();
+    const { value: [dx, dw] } = await withOrt(() => grads('wasm', c.x, c.w, 1, c.pad));
+    assert.equal(ortRowShiftRuns() - before, 1, `${c.name}: the row-shift graph ran`);
+    assertClose(dw, dwRef, `${c.name} dW`);
+    assertClose(dx, dxRef, `${c.name} dX`);
+  }
+  // Off, the per-tap graph gives the same.
+  useRowShiftFilterGradient(false);
+  try {
+    const c = large[0];
+    const before = ortRowShiftRuns();
+    const { value: [, dw] } = await withOrt(() => grads('wasm', c.x, c.w, 1, c.pad));
+    assert.equal(ortRowShiftRuns(), before);
+    assertClose(dw, (await grads('cpu', c.x, c.w, 1, c.pad))[1], 'per-tap dW');
+  } finally {
+    useRowShiftFilterGradient(true);
+  }
 });

@@ -201,3 +201,26 @@ test('replicaDrift sees a difference in a trainable weight, not in the batch-nor
   assert.ok(Math.abs(replicaDrift([a, b], model) - 0.25) < 1e-6);
   model.dispose();
 });
+
+test('with --precise-bn the saved model carries recomputed batch-norm statistics; the checkpoint keeps the running ones', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'emseg-train-precise-bn-'));
+  try {
+    await train({
+      role: 'membrane', ...(await gridTask()),
+      out, steps: 10, batchSize: 4, cropPx: 32, lr: 1e-2, workers: 2, seed: 3, augment: DEFAULT_AUGMENT, weighting: 'balanced', evalEvery: 10, preciseBn: 4,
+    });
+    const saved = await loadModel(join(out, 'snapshots', 'step-000010'));
+    const ck = await loadModel(join(out, 'checkpoint'));
+    assert.equal(saved.record.training?.preciseBnBatches, 4);
+    let statistics = 0;
+    saved.record.weights.forEach((e, i) => {
+      const moving = /moving_(mean|variance)$/.test(e.name);
+      if (!moving) return assert.deepEqual(Array.from(saved.weights[i]), Array.from(ck.weights[i]), `${e.name}: the same weights`);
+      statistics++;
+      assert.notDeepEqual(Array.from(saved.weights[i]), Array.from(ck.weights[i]), `${e.name}: recomputed`);
+    });
+    assert.ok(statistics > 0);
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+});

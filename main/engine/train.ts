@@ -17,6 +17,7 @@ import { getWeights, setWeights, type AverageState, type BatchSpec, type LossWei
 import type { AugmentOptions, TrainingSlice } from '../../ml/train/augment';
 import { boundaryWeights } from '../../ml/train/boundary-weight';
 import { predictTf } from '../../ml/infer/predict-tf';
+import { recomputeBatchNormStatistics, trainingInputs } from '../../ml/train/precise-bn';
 import type { MembraneMap } from '../../ml/types';
 import { loadModel, loadOptimizer, saveModel, weightEntries, type ModelRecord } from './model-store';
 import { writeFileAtomic } from './atomic';
@@ -54,6 +55,12 @@ export interface TrainOptions {
    * With it, validation scores both the averaged and the current weights, and the model saved is the average.
    */
   average?: number;
+  /**
+   * Batches over which each validated model's batch-norm statistics are recomputed for its weights before it is
+   * scored and saved (ml/train/precise-bn.ts); 0 or absent: the running averages of training. The checkpoint keeps the
+   * running averages, which training resumes with.
+   */
+  preciseBn?: number;
   /** Scores validation maps; must return at least `vrand`. */
   score: (maps: MembraneMap[]) => Promise<Record<string, number>>;
   /** Weights to start from (fine-tuning); otherwise a fresh initialisation. */
@@ -310,11 +317,19 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       return opts.score(maps);
     };
 
+    // The weights as validated and saved: with --precise-bn, their batch-norm statistics recomputed for them.
+    const withStatistics = (weights: Float32Array[], step: number): Float32Array[] => {
+      if (!opts.preciseBn) return weights;
+      setWeights(model, weights);
+      recomputeBatchNormStatistics(model, opts.preciseBn, trainingInputs(slices, spec(0), state.seed * 1000003 + step));
+      return getWeights(model);
+    };
+
     const validateAndSave = async (step: number) => {
       const { weights: current, optimizer: opt, average: avg } = await gatherState();
       // With a moving average, the average is the model; the current weights are scored alongside for comparison.
-      const live = avg ? await scoreWeights(current) : undefined;
-      const weights = avg ? avg.values : current;
+      const live = avg ? await scoreWeights(withStatistics(current, step)) : undefined;
+      const weights = withStatistics(avg ? avg.values : current, step);
       const scores = await scoreWeights(weights);
       lastVal = scores;
       const elapsedS = elapsed0 + (performance.now() - sessionStart) / 1000;
@@ -324,7 +339,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         format: 'emseg-model', version: 1, role: opts.role, config: opts.config, weights: weightEntries(model),
         ...opts.record,
         training: { ...(opts.record?.training ?? {}), steps: step, stepsPlanned: opts.steps, batchSize: opts.batchSize, cropPx: opts.cropPx, lr: opts.lr,
-          weighting: opts.weighting, ...(opts.malis ? { malis: opts.malis } : {}), ...(opts.average ? { weightAverage: opts.average } : {}), augment: opts.augment, workers: workerCount, backend: backend.name, elapsedS: Math.round(elapsedS),
+          weighting: opts.weighting, ...(opts.malis ? { malis: opts.malis } : {}), ...(opts.average ? { weightAverage: opts.average } : {}), ...(opts.preciseBn ? { preciseBnBatches: opts.preciseBn } : {}), augment: opts.augment, workers: workerCount, backend: backend.name, elapsedS: Math.round(elapsedS),
           machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB` },
         validation: { ...scores, step },
       };

@@ -45,10 +45,10 @@ Options:
   --val-slices <range>           slices held out for validation, e.g. 20-29
   --train-slices <range>         slices to train on (default: all the others)
   --out <dir>                    model folder to write
-  --steps <n>                    optimisation steps (default 2000)
+  --steps <n>                    optimisation steps (default 3000)
   --batch <n>                    crops per step (default 4)
   --crop <px>                    crop edge (default 256; a multiple of 2^depth)
-  --lr <x>                       peak learning rate (default 0.002)
+  --lr <x>                       peak learning rate (default 0.001)
   --base-channels <n>            U-Net width (default 16)
   --depth <n>                    U-Net poolings (default 4)
   --elastic <px>                 elastic deformation amplitude (default 3; 0 = off)
@@ -67,6 +67,9 @@ Options:
   --average <decay>              keep a moving average of the weights (Polyak averaging; e.g. 0.99 averages over about
                                  the last 100 steps) and save it as the model; validation also scores the current
                                  weights, for comparison (default 0 = off)
+  --precise-bn <batches>         before each validation, recompute the batch-norm statistics for the weights being
+                                 validated from this many training batches (the mean of their moments) instead of the
+                                 running averages, and save the model with them (default 0 = off)
   --workers <n>                  training threads (default: number of cores)
   --z-context <k>                read k slices on each side of the one predicted, as extra input channels (default
                                  0: the slice alone). Neighbours come from the same set (training or validation
@@ -81,7 +84,7 @@ Options:
   options: {
     images: { type: 'string' }, labels: { type: 'string' }, 'label-membrane-value': { type: 'string' }, 'val-slices': { type: 'string' },
     'train-slices': { type: 'string' }, out: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, crop: { type: 'string' },
-    lr: { type: 'string' }, 'base-channels': { type: 'string' }, depth: { type: 'string' }, elastic: { type: 'string' }, weighting: { type: 'string' },
+    lr: { type: 'string' }, 'base-channels': { type: 'string' }, depth: { type: 'string' }, elastic: { type: 'string' }, weighting: { type: 'string' }, 'precise-bn': { type: 'string' },
     malis: { type: 'string' }, 'eval-every': { type: 'string' }, workers: { type: 'string' }, init: { type: 'string' }, seed: { type: 'string' },
     'pixel-size': { type: 'string' }, 'no-rescale': { type: 'boolean' }, average: { type: 'string' },
     'z-context': { type: 'string' }, 'section-nm': { type: 'string' },
@@ -112,15 +115,16 @@ Options:
     const sectionNm = zContext ? ((await trainingSectionNm(ctx)) ?? initModel?.record.sectionNm) : undefined;
     const initWeights = initModel && initCfg ? widenInit(initModel.weights, initCfg, zContext, init as string) : undefined;
     const crop = num(ctx, 'crop', 256, { min: 2 ** depth, int: true });
-    const steps = num(ctx, 'steps', 2000, { min: 1, int: true });
+    const steps = num(ctx, 'steps', 3000, { min: 1, int: true });
     const bar = createProgressBar('train', steps, { quiet: ctx.quiet });
     const gts = valSet.map((s) => asGroundTruth(s.label, mv));
     const result = await train({
       role: 'membrane', config, train: toTrainingSlices(trainSet, mv, zContext), val: toValidationSlices(valSet, zContext), out, steps,
-      batchSize: num(ctx, 'batch', 4, { min: 1, int: true }), cropPx: crop, lr: num(ctx, 'lr', 2e-3, { min: 0 }),
+      batchSize: num(ctx, 'batch', 4, { min: 1, int: true }), cropPx: crop, lr: num(ctx, 'lr', 1e-3, { min: 0 }),
       workers: num(ctx, 'workers', os.availableParallelism(), { min: 1, int: true }), seed: num(ctx, 'seed', 1, { int: true }),
       augment: { ...DEFAULT_AUGMENT, elasticPx: num(ctx, 'elastic', 3, { min: 0 }), ...(zContext ? { intensityChannel: 'all', zFlip: true } : {}) }, weighting, malis: num(ctx, 'malis', 0, { min: 0 }),
       evalEvery: num(ctx, 'eval-every', 200, { min: 1, int: true }), average: num(ctx, 'average', 0, { min: 0, max: 0.99999 }),
+      preciseBn: num(ctx, 'precise-bn', 0, { min: 0, int: true }),
       score: async (maps) => scoreMembraneStack(maps, gts),
       init: initWeights,
       record: { ...(pixelSizeNm ? { pixelSizeNm } : {}), ...(sectionNm ? { sectionNm } : {}), training: { ...data, ...(init ? { initFrom: init } : {}) } },

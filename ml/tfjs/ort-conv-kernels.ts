@@ -238,12 +238,13 @@ export function ortRowShiftRuns(): number {
 /**
  * Where the row-shift graph beats one Gemm per tap: stride 1, several input channels, and a large image with few
  * channels — there the per-tap graph is bound by memory traffic, 9 strided copies of the input and 9 passes over dy.
- * Measured on the U-Net's layers (2 × H × W, one thread, 2-core AMD EPYC): 256² 16 → 16 23 against 28 ms, 32 → 16 38
- * against 68; 128² 32 → 32 17 against 18, 64 → 32 32 against 44; from 64² down both take the same or the per-tap one
- * wins (16² 256 → 256: 17 against 15), and with one input channel it wins too (256² 1 → 16: 7.8 against 7.1).
+ * On the U-Net's layers (2 × H × W, one thread, 2-core AMD EPYC; main/dev/dw-bench.ts): 256² 16 → 16 18.9 against
+ * 20.6 ms, 32 → 16 34.9 against 55.8; 128² 64 → 32 24.3 against 30.4, 32 → 32 13.7 against 14.2. Fixed-shape
+ * versions of both forms timed on every layer first found no gain from 64² down (16² 256 → 256: 17 against 15 ms)
+ * nor with one input channel (256² 1 → 16: 7.8 against 7.1), so those keep the per-tap graph.
  */
-function rowShiftApplies(g: Geometry, ci: number): boolean {
-  return rowShiftOn && g.sh === 1 && g.sw === 1 && ci >= 8 && g.info.outHeight * g.info.outWidth >= 128 * 128;
+function rowShiftApplies(g: Geometry, ci: number, on: boolean): boolean {
+  return on && g.sh === 1 && g.sw === 1 && ci >= 8 && g.info.outHeight * g.info.outWidth >= 128 * 128;
 }
 
 /**
@@ -322,57 +323,75 @@ function rowShiftGraph(key: string, shape: number[], co: number, g: Geometry): O
   return { name: key, initializers, nodes, inputs, outputs: [{ name: 'dw', type: F, shape: [g.kh, g.kw, ci, co] }] };
 }
 
-function filterGradient(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, filterShape: number[], g: Geometry): TensorInfo {
-  if (rowShiftApplies(g, x.shape[3])) {
-    const key = `dwr/${geomKey(g)}/${x.shape.join('x')}x${filterShape[3]}`;
-    const s = ortSession(key, () => rowShiftGraph(key, x.shape, filterShape[3], g));
-    rowShiftRuns++;
-    return runSession(backend, s, { x, dy }, 'dw', filterShape);
+/** One Slice and one Gemm per tap: any stride and padding, built once per geometry (dynamic shapes). */
+function perTapGraph(key: string, g: Geometry): OnnxGraph {
+  // dW[kh, kw] = Xᵀ · DY over all output pixels, X the padded input read at tap (kh, kw) with the stride: one Slice
+  // and one Gemm per tap. Measured against one convolution with a crop-sized kernel (x as ci images of n channels,
+  // dy as co filters): 2–2.7× faster for every layer of the U-Net.
+  const nodes: OnnxNode[] = [
+    { op: 'Pad', inputs: ['x', 'pads'], outputs: ['xp'] },
+    { op: 'Shape', inputs: ['dy'], outputs: ['dyShape'] },
+    { op: 'Slice', inputs: ['dyShape', 'one', 'three'], outputs: ['outHw'] },
+    // Rows and columns a tap reads: (out − 1)·s + 1.
+    { op: 'Mul', inputs: ['outHw', 'strides'], outputs: ['outHwS'] },
+    { op: 'Add', inputs: ['outHwS', 'oneMinusStrides'], outputs: ['span'] },
+    { op: 'Shape', inputs: ['x'], outputs: ['xShape'] },
+    { op: 'Slice', inputs: ['xShape', 'three', 'four'], outputs: ['ci'] },
+    { op: 'Concat', inputs: ['minusOne', 'ci'], outputs: ['xRows'], attrs: { axis: 0 } },
+    { op: 'Slice', inputs: ['dyShape', 'three', 'four'], outputs: ['co'] },
+    { op: 'Concat', inputs: ['minusOne', 'co'], outputs: ['dyRows'], attrs: { axis: 0 } },
+    { op: 'Reshape', inputs: ['dy', 'dyRows'], outputs: ['dy2'] },
+  ];
+  const initializers = [
+    int64('pads', [0, g.top, g.left, 0, 0, g.bottom, g.right, 0]), int64('one', [1]), int64('three', [3]), int64('four', [4]), int64('minusOne', [-1]),
+    int64('strides', [g.sh, g.sw]), int64('oneMinusStrides', [1 - g.sh, 1 - g.sw]), int64('hw', [1, 2]), int64('filterHw', [g.kh, g.kw, -1]),
+  ];
+  const taps: string[] = [];
+  for (let kh = 0; kh < g.kh; kh++) {
+    for (let kw = 0; kw < g.kw; kw++) {
+      const t = `${kh}_${kw}`;
+      initializers.push(int64(`start${t}`, [kh, kw]));
+      nodes.push(
+        { op: 'Add', inputs: ['span', `start${t}`], outputs: [`end${t}`] },
+        { op: 'Slice', inputs: ['xp', `start${t}`, `end${t}`, 'hw', 'strides'], outputs: [`tap${t}`] },
+        { op: 'Reshape', inputs: [`tap${t}`, 'xRows'], outputs: [`rows${t}`] },
+        { op: 'Gemm', inputs: [`rows${t}`, 'dy2'], outputs: [`dw${t}`], attrs: { transA: 1 } },
+      );
+      taps.push(`dw${t}`);
+    }
+  }
+  nodes.push(
+    { op: 'Concat', inputs: taps, outputs: ['dwRows'], attrs: { axis: 0 } },
+    { op: 'Concat', inputs: ['filterHw', 'co'], outputs: ['dwShape'], attrs: { axis: 0 } },
+    { op: 'Reshape', inputs: ['dwRows', 'dwShape'], outputs: ['dw'] },
+  );
+  return { name: key, initializers, nodes, inputs: [nhwc('x'), nhwc('dy')], outputs: [filterInfo('dw', g.kh, g.kw)] };
+}
+
+/** The filter gradient's graph for this convolution: its session key, and how to build it. */
+function filterGradientPlan(xShape: number[], co: number, g: Geometry, rowShift: boolean): { key: string; rowShift: boolean; build: () => OnnxGraph } {
+  if (rowShiftApplies(g, xShape[3], rowShift)) {
+    const key = `dwr/${geomKey(g)}/${xShape.join('x')}x${co}`;
+    return { key, rowShift: true, build: () => rowShiftGraph(key, xShape, co, g) };
   }
   const key = `dw/${geomKey(g)}`;
-  const s = ortSession(key, (): OnnxGraph => {
-    // dW[kh, kw] = Xᵀ · DY over all output pixels, X the padded input read at tap (kh, kw) with the stride: one Slice
-    // and one Gemm per tap. Measured against one convolution with a crop-sized kernel (x as ci images of n channels,
-    // dy as co filters): 2–2.7× faster for every layer of the U-Net.
-    const nodes: OnnxNode[] = [
-      { op: 'Pad', inputs: ['x', 'pads'], outputs: ['xp'] },
-      { op: 'Shape', inputs: ['dy'], outputs: ['dyShape'] },
-      { op: 'Slice', inputs: ['dyShape', 'one', 'three'], outputs: ['outHw'] },
-      // Rows and columns a tap reads: (out − 1)·s + 1.
-      { op: 'Mul', inputs: ['outHw', 'strides'], outputs: ['outHwS'] },
-      { op: 'Add', inputs: ['outHwS', 'oneMinusStrides'], outputs: ['span'] },
-      { op: 'Shape', inputs: ['x'], outputs: ['xShape'] },
-      { op: 'Slice', inputs: ['xShape', 'three', 'four'], outputs: ['ci'] },
-      { op: 'Concat', inputs: ['minusOne', 'ci'], outputs: ['xRows'], attrs: { axis: 0 } },
-      { op: 'Slice', inputs: ['dyShape', 'three', 'four'], outputs: ['co'] },
-      { op: 'Concat', inputs: ['minusOne', 'co'], outputs: ['dyRows'], attrs: { axis: 0 } },
-      { op: 'Reshape', inputs: ['dy', 'dyRows'], outputs: ['dy2'] },
-    ];
-    const initializers = [
-      int64('pads', [0, g.top, g.left, 0, 0, g.bottom, g.right, 0]), int64('one', [1]), int64('three', [3]), int64('four', [4]), int64('minusOne', [-1]),
-      int64('strides', [g.sh, g.sw]), int64('oneMinusStrides', [1 - g.sh, 1 - g.sw]), int64('hw', [1, 2]), int64('filterHw', [g.kh, g.kw, -1]),
-    ];
-    const taps: string[] = [];
-    for (let kh = 0; kh < g.kh; kh++) {
-      for (let kw = 0; kw < g.kw; kw++) {
-        const t = `${kh}_${kw}`;
-        initializers.push(int64(`start${t}`, [kh, kw]));
-        nodes.push(
-          { op: 'Add', inputs: ['span', `start${t}`], outputs: [`end${t}`] },
-          { op: 'Slice', inputs: ['xp', `start${t}`, `end${t}`, 'hw', 'strides'], outputs: [`tap${t}`] },
-          { op: 'Reshape', inputs: [`tap${t}`, 'xRows'], outputs: [`rows${t}`] },
-          { op: 'Gemm', inputs: [`rows${t}`, 'dy2'], outputs: [`dw${t}`], attrs: { transA: 1 } },
-        );
-        taps.push(`dw${t}`);
-      }
-    }
-    nodes.push(
-      { op: 'Concat', inputs: taps, outputs: ['dwRows'], attrs: { axis: 0 } },
-      { op: 'Concat', inputs: ['filterHw', 'co'], outputs: ['dwShape'], attrs: { axis: 0 } },
-      { op: 'Reshape', inputs: ['dwRows', 'dwShape'], outputs: ['dw'] },
-    );
-    return { name: key, initializers, nodes, inputs: [nhwc('x'), nhwc('dy')], outputs: [filterInfo('dw', g.kh, g.kw)] };
-  });
+  return { key, rowShift: false, build: () => perTapGraph(key, g) };
+}
+
+/**
+ * The graph the Conv2DBackpropFilter replacement runs for input `xShape`, filter `filterShape` and tfjs' conv
+ * attributes (strides, pad), with the row-shift form where it applies (rowShift) or the per-tap form; null where the
+ * wasm kernel stays. For main/dev/dw-bench.ts.
+ */
+export function filterGradientGraph(xShape: number[], filterShape: number[], attrs: NamedAttrMap, rowShift: boolean): OnnxGraph | null {
+  const g = geometry(xShape, filterShape, attrs);
+  return g && filterGradientPlan(xShape, filterShape[3], g, rowShift).build();
+}
+
+function filterGradient(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, filterShape: number[], g: Geometry): TensorInfo {
+  const plan = filterGradientPlan(x.shape, filterShape[3], g, rowShiftOn);
+  const s = ortSession(plan.key, plan.build);
+  if (plan.rowShift) rowShiftRuns++;
   return runSession(backend, s, { x, dy }, 'dw', filterShape);
 }
 

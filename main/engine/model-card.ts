@@ -45,7 +45,7 @@ export async function renderModelCard(dir: string, notes: string[] = []): Promis
       ? `A U-Net mapping a normalised raw EM slice and the ${z} slice(s) on each side of it (z-context; mirrored at the ends of the stack) to P(membrane) per pixel of the slice.`
       : 'A U-Net mapping a normalised raw EM slice to P(membrane) per pixel.'
     : 'A blind-spot CNN predicting each pixel\'s membrane label from the membrane map around it (the pixel itself hidden)' +
-      `${cfg.inChannels === 2 ? ', with the raw slice as a second channel' : ''}; applied round after round.`);
+      `${cfg.inChannels !== 2 ? '' : cfg.kind === 'refiner' && cfg.rawPath === 'open' ? ', with the raw slice as a second channel read by its own convolutions, centre pixel included' : ', with the raw slice as a second channel (its centre hidden too)'}; applied round after round.`);
   lines.push('', '## Architecture', '');
   lines.push(`- config: \`${JSON.stringify(cfg)}\``);
   lines.push(`- ${Math.round(2 * macsPerPixel(cfg)).toLocaleString('en-US')} FLOPs per output pixel`);

@@ -7,8 +7,10 @@ export function receptiveFieldRadius(cfg: ModelConfig): number {
     // block adds 2·2^depth; pooling/up-convolution alignment adds at most 2^depth − 1. Bound: 7·2^depth − 4.
     return 7 * 2 ** cfg.depth - 4;
   }
-  // A refiner branch reaches 2 pixels per layer along its direction, plus the one-pixel shift.
-  return 2 * cfg.branchLayers + 1;
+  // A refiner branch reaches 2 pixels per layer along its direction, plus the one-pixel shift; an open raw path 1 pixel
+  // per layer.
+  const raw = cfg.inChannels === 2 && cfg.rawPath === 'open' ? (cfg.rawLayers ?? cfg.branchLayers) : 0;
+  return Math.max(2 * cfg.branchLayers + 1, raw);
 }
 
 /** The default margin: the radius rounded up to the model's size multiple. */

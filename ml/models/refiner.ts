@@ -7,7 +7,10 @@
 // rows ≤ y), followed by a one-pixel shift (so it sees rows < y). The union of the four half-planes is every pixel but
 // the centre, so the output at a pixel cannot depend on that pixel's input — the property the tests check. 1×1
 // convolutions then combine the branches. Input: the current map, optionally with the normalised raw slice as a second
-// channel (then the raw centre pixel is hidden as well).
+// channel. The raw channel either goes through the same blind branches (`rawPath: 'blind'`, its centre hidden too) or
+// through a plain stack of 3×3 convolutions that sees the centre (`'open'`): Wu removes the centre *label* — the map
+// value the network is asked to recover — while the image at that pixel is evidence like any other, and the one a
+// blind raw channel throws away.
 import * as tf from '@tensorflow/tfjs';
 
 export interface RefinerConfig {
@@ -19,6 +22,17 @@ export interface RefinerConfig {
   channels: number;
   /** 1×1 layers that combine the four branches. */
   headLayers: number;
+  /**
+   * With inChannels 2: 'blind' (default) hides the raw centre pixel with the map's; 'open' reads the raw channel with
+   * its own `rawLayers` 3×3 convolutions ('same' padding) whose output, centre included, joins the branches.
+   */
+  rawPath?: 'blind' | 'open';
+  /** Convolutions of the open raw path (default: branchLayers); each adds 1 pixel of reach in every direction. */
+  rawLayers?: number;
+}
+
+export function hasOpenRawPath(cfg: RefinerConfig): boolean {
+  return cfg.inChannels === 2 && cfg.rawPath === 'open';
 }
 
 export const DEFAULT_REFINER: RefinerConfig = { kind: 'refiner', inChannels: 1, branchLayers: 8, channels: 16, headLayers: 2 };
@@ -71,6 +85,30 @@ export class ShiftPad2D extends tf.layers.Layer {
 }
 tf.serialization.registerClass(ShiftPad2D);
 
+/** Channels [start, start + size) of an NHWC tensor (tfjs layers has no slicing layer of its own). */
+export class ChannelSlice extends tf.layers.Layer {
+  static className = 'ChannelSlice';
+  readonly start: number;
+  readonly size: number;
+  constructor(args: { start: number; size: number; name?: string }) {
+    super({ name: args.name });
+    this.start = args.start;
+    this.size = args.size;
+  }
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const s = inputShape as tf.Shape;
+    return [s[0], s[1], s[2], this.size];
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+    return x.slice([0, 0, 0, this.start], [-1, -1, -1, this.size]);
+  }
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), start: this.start, size: this.size };
+  }
+}
+tf.serialization.registerClass(ChannelSlice);
+
 /** Padding that makes a 3×3 'valid' conv look only towards `dir` (its own row/column included). */
 function onesided(dir: Direction): ShiftPadArgs {
   switch (dir) {
@@ -101,9 +139,11 @@ function shiftOut(dir: Direction): ShiftPadArgs {
 
 export function buildRefiner(cfg: RefinerConfig): tf.LayersModel {
   const input = tf.input({ shape: [null, null, cfg.inChannels], name: 'map' });
+  const open = hasOpenRawPath(cfg);
+  const blindIn = open ? (new ChannelSlice({ start: 0, size: 1, name: 'map_channel' }).apply(input) as tf.SymbolicTensor) : input;
   const branches: tf.SymbolicTensor[] = [];
   for (const dir of ['up', 'down', 'left', 'right'] as const) {
-    let x: tf.SymbolicTensor = input;
+    let x: tf.SymbolicTensor = blindIn;
     for (let l = 0; l < cfg.branchLayers; l++) {
       const name = `${dir}${l}`;
       x = new ShiftPad2D({ ...onesided(dir), name: `${name}_pad` }).apply(x) as tf.SymbolicTensor;
@@ -112,6 +152,15 @@ export function buildRefiner(cfg: RefinerConfig): tf.LayersModel {
         .apply(x) as tf.SymbolicTensor;
     }
     branches.push(new ShiftPad2D({ ...shiftOut(dir), name: `${dir}_shift` }).apply(x) as tf.SymbolicTensor);
+  }
+  if (open) {
+    let r = new ChannelSlice({ start: 1, size: 1, name: 'raw_channel' }).apply(input) as tf.SymbolicTensor;
+    for (let l = 0; l < rawLayersOf(cfg); l++) {
+      r = tf.layers
+        .conv2d({ filters: cfg.channels, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: 'heNormal', name: `raw${l}_conv` })
+        .apply(r) as tf.SymbolicTensor;
+    }
+    branches.push(r);
   }
   let h = tf.layers.concatenate({ axis: -1, name: 'branches' }).apply(branches) as tf.SymbolicTensor;
   for (let l = 0; l < cfg.headLayers; l++) {
@@ -123,14 +172,20 @@ export function buildRefiner(cfg: RefinerConfig): tf.LayersModel {
   return tf.model({ inputs: input, outputs: logits, name: 'emseg_refiner' });
 }
 
+function rawLayersOf(cfg: RefinerConfig): number {
+  return cfg.rawLayers ?? cfg.branchLayers;
+}
+
 export function refinerMacsPerPixel(cfg: RefinerConfig): number {
   const c = cfg.channels;
-  const branch = 9 * cfg.inChannels * c + (cfg.branchLayers - 1) * 9 * c * c;
+  const open = hasOpenRawPath(cfg);
+  const branch = 9 * (open ? 1 : cfg.inChannels) * c + (cfg.branchLayers - 1) * 9 * c * c;
+  const raw = open ? 9 * c + (rawLayersOf(cfg) - 1) * 9 * c * c : 0;
   let head = 0;
-  let inCh = 4 * c;
+  let inCh = (open ? 5 : 4) * c;
   for (let l = 0; l < cfg.headLayers; l++) {
     head += inCh * 2 * c;
     inCh = 2 * c;
   }
-  return 4 * branch + head + inCh;
+  return 4 * branch + raw + head + inCh;
 }

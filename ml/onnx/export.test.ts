@@ -13,10 +13,11 @@ import { perturbBatchNorm, pseudoRandom } from '../models/test-helpers';
 const configs: ModelConfig[] = [
   { kind: 'unet', baseChannels: 4, depth: 2, inChannels: 1 },
   { kind: 'refiner', inChannels: 2, branchLayers: 3, channels: 4, headLayers: 1 },
+  { kind: 'refiner', inChannels: 2, branchLayers: 2, channels: 4, headLayers: 1, rawPath: 'open', rawLayers: 3 },
 ];
 
 for (const cfg of configs) {
-  test(`ONNX export of the ${cfg.kind} matches tfjs`, async () => {
+  test(`ONNX export of the ${cfg.kind}${cfg.kind === 'refiner' && cfg.rawPath === 'open' ? ' with an open raw path' : ''} matches tfjs`, async () => {
     await initTf('cpu');
     const model = buildModel(cfg);
     perturbBatchNorm(model);

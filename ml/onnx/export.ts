@@ -3,7 +3,7 @@
 //
 // Supported layers are exactly those EMSeg's models use: InputLayer, Conv2D (+ linear/relu activation),
 // BatchNormalization, ReLU, MaxPooling2D, Conv2DTranspose, Concatenate, ZeroPadding2D, Cropping2D, the refiner's
-// ShiftPad2D, and the binarized U-Net's BinarySign and BinaryConv2D. The sign is exported as
+// ShiftPad2D and ChannelSlice, and the binarized U-Net's BinarySign and BinaryConv2D. The sign is exported as
 // Where(x ≥ 0, +1, −1) (ONNX's Sign has sign(0) = 0; EMSeg's is +1); a BinaryConv2D becomes that sign on its input
 // and an ordinary Conv whose weights are sign(kernel) (an ensemble member samples its ±1 kernels before export), with
 // the batch norm folded in as for any convolution.
@@ -198,6 +198,14 @@ export function modelToOnnxGraph(model: tf.LayersModel, name = 'emseg'): OnnxGra
         // Cropping first then padding equals the layer's pad-then-crop: the two act on opposite sides.
         i64(`${out}.pads`, [0, 0, p(top), p(left), 0, 0, p(bottom), p(right)]);
         nodes.push({ op: 'Pad', inputs: [src, `${out}.pads`], outputs: [out], attrs: { mode: 'constant' } });
+        break;
+      }
+      case 'ChannelSlice': {
+        const { start, size } = cfg as { start: number; size: number };
+        i64(`${out}.starts`, [start]);
+        i64(`${out}.ends`, [start + size]);
+        i64(`${out}.axes`, [1]);
+        nodes.push({ op: 'Slice', inputs: [ins[0], `${out}.starts`, `${out}.ends`, `${out}.axes`], outputs: [out] });
         break;
       }
       default:

@@ -44,3 +44,30 @@ test('train-refiner --init continues a refiner with its own config and refuses c
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('train-refiner --raw-path open records the open raw path, and refuses it without the raw channel', async () => {
+  await initTf('cpu');
+  const dir = await mkdtemp(join(tmpdir(), 'emseg-train-refiner-open-'));
+  try {
+    const { images, labels } = await gridStack(dir);
+    const membrane = await tinyModel(join(dir, 'membrane'), { kind: 'unet', baseChannels: 2, depth: 1, inChannels: 1 }, 'membrane', undefined, 7);
+    const data = ['--images', images, '--labels', labels, '--label-membrane-value', '0', '--val-slices', '3', '--membrane', membrane, '--quiet'];
+    const run = ['train-refiner', ...data, '--stages', '1', '--steps', '2', '--batch', '1', '--crop', '24', '--workers', '1', '--max-rounds', '1',
+      '--channels', '3', '--branch-layers', '2'];
+    const noRaw = await runCli([...run, '--no-raw', '--raw-path', 'open', '--out', join(dir, 'a')]);
+    assert.equal(noRaw.code, 2);
+    assert.match(noRaw.err, /^emseg train-refiner: --raw-path and --raw-layers need the raw channel/);
+    const bad = await runCli([...run, '--raw-path', 'wide', '--out', join(dir, 'b')]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /--raw-path wide: expected blind or open/);
+
+    const out = join(dir, 'out');
+    const ok = await runCli([...run, '--raw-path', 'open', '--raw-layers', '3', '--out', out]);
+    assert.equal(ok.code, 0, ok.err);
+    const record = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')) as ModelRecord;
+    assert.deepEqual(record.config, { kind: 'refiner', inChannels: 2, channels: 3, branchLayers: 2, headLayers: 2, rawPath: 'open', rawLayers: 3 });
+    assert.match(await readFile(join(out, 'README.md'), 'utf8'), /read by its own convolutions, centre pixel included/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -28,6 +28,10 @@ Options:
   --membrane <model dir>   membrane model (default: the shipped one; a training output folder with snapshots/ is best)
   --out <dir>              refiner folder to write
   --no-raw                 map channel only (default: map + raw slice)
+  --raw-path <blind|open>  how the raw slice is read: through the blind branches, its centre pixel hidden like the
+                           map's (default), or by its own 3×3 convolutions that see the centre pixel (the map's stays
+                           hidden)
+  --raw-layers <n>         convolutions of the open raw path (default: --branch-layers)
   --stages <n>             training stages = rounds seen in training (default 2)
   --steps <n>              steps per stage (default 300)
   --max-rounds <n>         largest number of rounds considered on validation (default 4)
@@ -51,7 +55,7 @@ Options:
     'train-slices': { type: 'string' }, membrane: { type: 'string' }, out: { type: 'string' }, 'no-raw': { type: 'boolean' }, stages: { type: 'string' },
     steps: { type: 'string' }, 'max-rounds': { type: 'string' }, channels: { type: 'string' }, 'branch-layers': { type: 'string' },
     batch: { type: 'string' }, crop: { type: 'string' }, lr: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, 'eval-every': { type: 'string' }, weighting: { type: 'string' },
-    init: { type: 'string' }, 'map-sources': { type: 'string' }, 'own-maps': { type: 'boolean' }, malis: { type: 'string' }, average: { type: 'string' },
+    'raw-path': { type: 'string' }, 'raw-layers': { type: 'string' }, init: { type: 'string' }, 'map-sources': { type: 'string' }, 'own-maps': { type: 'boolean' }, malis: { type: 'string' }, average: { type: 'string' },
   },
   async run(ctx) {
     const { membraneValue: mv, trainSet, valSet, record: data } = await labelledData(ctx);
@@ -60,8 +64,15 @@ Options:
     if (init && init.record.config.kind !== 'refiner') throw new UsageError(`--init ${initDir}: not a refiner (its model.json has kind '${init.record.config.kind}')`);
     const initConfig = init ? (init.record.config as RefinerConfig) : null;
     const useRaw = initConfig ? initConfig.inChannels === 2 : ctx.values['no-raw'] !== true;
+    const rawPath = str(ctx, 'raw-path') ?? 'blind';
+    if (rawPath !== 'blind' && rawPath !== 'open') throw new UsageError(`--raw-path ${rawPath}: expected blind or open`);
+    if ((ctx.values['raw-path'] !== undefined || ctx.values['raw-layers'] !== undefined) && (initConfig || !useRaw)) {
+      throw new UsageError(initConfig ? `--raw-path and --raw-layers disagree with --init ${initDir}, whose architecture is fixed` : '--raw-path and --raw-layers need the raw channel (leave out --no-raw)');
+    }
+    const branchLayers = num(ctx, 'branch-layers', 6, { min: 1, int: true });
     const config: RefinerConfig = initConfig ?? {
-      kind: 'refiner', inChannels: useRaw ? 2 : 1, channels: num(ctx, 'channels', 16, { min: 1, int: true }), branchLayers: num(ctx, 'branch-layers', 6, { min: 1, int: true }), headLayers: 2,
+      kind: 'refiner', inChannels: useRaw ? 2 : 1, channels: num(ctx, 'channels', 16, { min: 1, int: true }), branchLayers, headLayers: 2,
+      ...(useRaw && rawPath === 'open' ? { rawPath, rawLayers: num(ctx, 'raw-layers', branchLayers, { min: 1, int: true }) } : {}),
     };
     if (initConfig) {
       const clash = (

@@ -4,7 +4,7 @@
 // as one in `emseg segment`, writing the uncertainty map.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import os from 'node:os';
 import { initTf } from '../../ml/tfjs/backend';
@@ -38,6 +38,7 @@ test('int8 and structured compression write model folders that run like any mode
     const int8 = await compressModel({ method: 'int8', src, out: join(dir, 'int8'), data, fineTune, int8: { threads: 1 } });
     assert.equal(int8.compression?.method, 'int8');
     assert.equal((await stat(join(dir, 'int8', 'weights.bin'))).size, 0, 'an int8 folder has no float weights');
+    assert.match(await readFile(join(dir, 'int8', 'README.md'), 'utf8'), /## Compression\n\n- method: int8\n/, 'and a model card');
     assert.equal(typeof (int8.validation as Record<string, number>).vrand, 'number');
 
     const structured = await compressModel({ method: 'structured', src, out: join(dir, 'structured'), data, fineTune, structured: { keepFraction: 0.5 } });

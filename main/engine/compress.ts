@@ -50,6 +50,7 @@ import type { MembraneMap } from '../../ml/types';
 import { inferenceFileBytes, loadModel, saveModel, type ModelRecord } from './model-store';
 import { writeFileAtomic } from './atomic';
 import { exportModelFolder } from './export';
+import { writeModelCard } from './model-card';
 import { createMemberModels, loadInferenceModel, modelLabel } from './models';
 import { toTrainingSlice, toValidationSlice, type LabelledSlice } from './datasets';
 import { train, type TrainOptions } from './train';
@@ -171,6 +172,8 @@ export async function compressModel(opts: CompressOptions): Promise<ModelRecord>
       out.validation = await scoreOnnxFolder(opts.out, opts.data);
       await saveModel(opts.out, out, []);
     }
+    // The folder has no float weights to export from, so its card is written here.
+    await writeModelCard(opts.out);
     return out;
   }
 

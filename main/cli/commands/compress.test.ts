@@ -3,7 +3,7 @@
 // naming the option.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, realpath, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../index';
@@ -48,13 +48,15 @@ test('compress --method lpsphere and --report from the command line; bad options
 
     const report = await capture(['compress', '--report', '--models', `${src},${out}`, '--images', images, '--labels', labels, '--val-slices', '2', '--threads', '1', '--json', '--quiet']);
     assert.equal(report.code, 0, report.err);
-    const rows = (JSON.parse(report.out) as { rows: Array<{ method: string; sparsity?: number; vrand: number; vinfo: number; mpxPerS: number }> }).rows;
+    const rows = (JSON.parse(report.out) as { rows: Array<{ model: string; method: string; sparsity?: number; vrand: number; vinfo: number; mpxPerS: number }> }).rows;
     assert.deepEqual(rows.map((r) => r.method), ['none', 'lpsphere']);
     assert.equal(rows[1].sparsity, c.sparsity);
     // The row is kept in the record for the app's model picker, with the reference row it was compared with.
     const kept = ((await loadModel(out)).record.compression as Record<string, unknown>).report as { vrand: number; reference: Record<string, unknown> };
     assert.equal(kept.vrand, rows[1].vrand);
     assert.deepEqual(kept.reference, { path: await realpath(src), model: 'src', mpxPerS: rows[0].mpxPerS, vrand: rows[0].vrand, vinfo: rows[0].vinfo });
+    // and in the model card, rewritten with it.
+    assert.ok((await readFile(join(out, 'README.md'), 'utf8')).includes(`- report: {"model":"${rows[1].model}"`), 'the card shows the kept row');
 
     for (const [args, message] of [
       [['--method', 'magnitude'], /--method magnitude needs --sparsity/],

@@ -9,6 +9,7 @@ import { num, splitLabelled, str } from '../options';
 import { parseSliceRange } from '../../engine/slices';
 import { loadLabelledSlices } from '../../engine/datasets';
 import { loadModelRecord, saveModelRecord } from '../../engine/model-store';
+import { writeModelCard } from '../../engine/model-card';
 import { COMPRESSED_MODELS, DEFAULT_MEMBRANE_MODEL, SAMPLE_STACK, modelLabel } from '../../engine/models';
 import {
   COMPRESSION_METHODS, DEFAULT_BINARY, DEFAULT_LPSPHERE, DEFAULT_RELIEF, compressModel, measureEnsemble, measureModelFolder, reportMarkdown, type CompressionMethod, type ReportRow,
@@ -78,6 +79,7 @@ async function runReport(ctx: CommandContext): Promise<number> {
       const report = { ...row, threads, slices: val.length, ...(isReference ? {} : { reference }) };
       const compression = { ...record.compression, report, ...(ensemble ? { ensemble } : {}) };
       await saveModelRecord(dir, { ...record, compression });
+      await writeModelCard(dir);
     }
   }
   const note = `${val.length} validation slice(s) of ${images}; speed = tiled ONNX Runtime inference on ${threads} thread(s) of ${os.cpus()[0]?.model ?? 'cpu'}; V_rand/V_info at each model's best threshold; × and ΔV_rand against the first row; sparsity = exact zeros in the pruned kernels (the ONNX graphs stay dense: no speed-up in ONNX Runtime); binary ensemble rows: K sampled ±1 networks averaged, speed of all K.`;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { ModelRecord } from './model-store';
 import { writeFileAtomic } from './atomic';
 import { macsPerPixel } from '../../ml/models';
+import { hasOpenRawPath } from '../../ml/models/refiner';
 import { zContextOf } from '../../ml/infer/z-context';
 
 function fmt(v: unknown): string {
@@ -45,7 +46,7 @@ export async function renderModelCard(dir: string, notes: string[] = []): Promis
       ? `A U-Net mapping a normalised raw EM slice and the ${z} slice(s) on each side of it (z-context; mirrored at the ends of the stack) to P(membrane) per pixel of the slice.`
       : 'A U-Net mapping a normalised raw EM slice to P(membrane) per pixel.'
     : 'A blind-spot CNN predicting each pixel\'s membrane label from the membrane map around it (the pixel itself hidden)' +
-      `${cfg.inChannels !== 2 ? '' : cfg.kind === 'refiner' && cfg.rawPath === 'open' ? ', with the raw slice as a second channel read by its own convolutions, centre pixel included' : ', with the raw slice as a second channel (its centre hidden too)'}; applied round after round.`);
+      `${cfg.inChannels !== 2 ? '' : cfg.kind === 'refiner' && hasOpenRawPath(cfg) ? ', with the raw slice as a second channel read by its own convolutions, centre pixel included' : ', with the raw slice as a second channel (its centre hidden too)'}; applied round after round.`);
   lines.push('', '## Architecture', '');
   lines.push(`- config: \`${JSON.stringify(cfg)}\``);
   lines.push(`- ${Math.round(2 * macsPerPixel(cfg)).toLocaleString('en-US')} FLOPs per output pixel`);

@@ -1,5 +1,6 @@
 // Receptive-field radius of EMSeg's models: the default tile margin for exact, seam-free tiled inference.
 import type { ModelConfig } from '../models';
+import { openRawLayers } from '../models/refiner';
 
 export function receptiveFieldRadius(cfg: ModelConfig): number {
   if (cfg.kind === 'unet') {
@@ -9,8 +10,7 @@ export function receptiveFieldRadius(cfg: ModelConfig): number {
   }
   // A refiner branch reaches 2 pixels per layer along its direction, plus the one-pixel shift; an open raw path 1 pixel
   // per layer.
-  const raw = cfg.inChannels === 2 && cfg.rawPath === 'open' ? (cfg.rawLayers ?? cfg.branchLayers) : 0;
-  return Math.max(2 * cfg.branchLayers + 1, raw);
+  return Math.max(2 * cfg.branchLayers + 1, openRawLayers(cfg));
 }
 
 /** The default margin: the radius rounded up to the model's size multiple. */

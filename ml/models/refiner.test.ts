@@ -9,22 +9,31 @@ import { buildRefiner, refinerMacsPerPixel, type RefinerConfig } from './refiner
 import { receptiveFieldRadius } from '../infer/receptive-field';
 import { pseudoRandom, seedWeights } from './test-helpers';
 
+/**
+ * A refiner with positive weights on a positive 15 × 17 × 2 input — every ReLU active, so a change can only be hidden
+ * by the architecture itself — and its output after `bump` adds 5 to one input value.
+ */
+function probe(cfg: RefinerConfig, weightSeed: number, inputSeed: number) {
+  const model = buildRefiner(cfg);
+  seedWeights(model, weightSeed, { positive: true });
+  const [h, w, c] = [15, 17, 2];
+  const base = pseudoRandom(h * w * c, inputSeed, 2).map((v) => Math.abs(v) + 0.1);
+  const predict = (x: Float32Array) => tf.tidy(() => model.predict(tf.tensor4d(x, [1, h, w, c])) as tf.Tensor).dataSync();
+  const at = (y: number, x: number) => y * w + x;
+  const bump = (ch: number, y: number, x: number) => {
+    const v = base.slice();
+    v[at(y, x) * c + ch] += 5;
+    return predict(v);
+  };
+  return { model, y0: predict(base), at, bump, channels: c };
+}
+
 test('refiner output at a pixel ignores that pixel and sees its neighbours', async () => {
   await initTf('cpu');
-  const cfg = { kind: 'refiner' as const, inChannels: 2, branchLayers: 3, channels: 4, headLayers: 1 };
-  const model = buildRefiner(cfg);
-  // Positive weights and inputs keep every ReLU active, so a change can only be hidden by the architecture itself.
-  seedWeights(model, 5, { positive: true });
-  const [h, w, c] = [15, 17, 2];
-  const base = pseudoRandom(h * w * c, 3, 2).map((v) => Math.abs(v) + 0.1);
-  const predict = (x: Float32Array) => tf.tidy(() => model.predict(tf.tensor4d(x, [1, h, w, c])) as tf.Tensor).dataSync();
-  const y0 = predict(base);
+  const { model, y0, at, bump, channels } = probe({ kind: 'refiner', inChannels: 2, branchLayers: 3, channels: 4, headLayers: 1 }, 5, 3);
   const [cy, cx] = [7, 8];
-  const at = (y: number, x: number) => y * w + x;
-  for (let ch = 0; ch < c; ch++) {
-    const x = base.slice();
-    x[at(cy, cx) * c + ch] += 5;
-    const y1 = predict(x);
+  for (let ch = 0; ch < channels; ch++) {
+    const y1 = bump(ch, cy, cx);
     assert.equal(y1[at(cy, cx)], y0[at(cy, cx)], `channel ${ch}: the centre output must not change`);
     for (const [dy, dx] of [[-1, 0], [1, 0], [0, -1], [0, 1]]) {
       assert.notEqual(y1[at(cy + dy, cx + dx)], y0[at(cy + dy, cx + dx)], `channel ${ch}: neighbour (${dy},${dx}) must see the change`);
@@ -36,18 +45,7 @@ test('refiner output at a pixel ignores that pixel and sees its neighbours', asy
 test('with the open raw path the refiner sees the raw centre pixel and still not the map centre', async () => {
   await initTf('cpu');
   const cfg: RefinerConfig = { kind: 'refiner', inChannels: 2, branchLayers: 2, channels: 4, headLayers: 1, rawPath: 'open', rawLayers: 5 };
-  const model = buildRefiner(cfg);
-  seedWeights(model, 7, { positive: true });
-  const [h, w, c] = [15, 17, 2];
-  const base = pseudoRandom(h * w * c, 4, 2).map((v) => Math.abs(v) + 0.1);
-  const predict = (x: Float32Array) => tf.tidy(() => model.predict(tf.tensor4d(x, [1, h, w, c])) as tf.Tensor).dataSync();
-  const y0 = predict(base);
-  const at = (y: number, x: number) => y * w + x;
-  const bump = (ch: number, y: number, x: number) => {
-    const v = base.slice();
-    v[at(y, x) * c + ch] += 5;
-    return predict(v);
-  };
+  const { model, y0, at, bump } = probe(cfg, 7, 4);
   const map = bump(0, 7, 8);
   assert.equal(map[at(7, 8)], y0[at(7, 8)], 'the map centre must stay hidden');
   assert.notEqual(map[at(6, 8)], y0[at(6, 8)], 'the map neighbours are seen');

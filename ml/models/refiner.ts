@@ -35,6 +35,11 @@ export function hasOpenRawPath(cfg: RefinerConfig): boolean {
   return cfg.inChannels === 2 && cfg.rawPath === 'open';
 }
 
+/** Convolutions of the open raw path; 0 without one. */
+export function openRawLayers(cfg: RefinerConfig): number {
+  return hasOpenRawPath(cfg) ? (cfg.rawLayers ?? cfg.branchLayers) : 0;
+}
+
 export const DEFAULT_REFINER: RefinerConfig = { kind: 'refiner', inChannels: 1, branchLayers: 8, channels: 16, headLayers: 2 };
 
 type Direction = 'up' | 'down' | 'left' | 'right';
@@ -155,7 +160,7 @@ export function buildRefiner(cfg: RefinerConfig): tf.LayersModel {
   }
   if (open) {
     let r = new ChannelSlice({ start: 1, size: 1, name: 'raw_channel' }).apply(input) as tf.SymbolicTensor;
-    for (let l = 0; l < rawLayersOf(cfg); l++) {
+    for (let l = 0; l < openRawLayers(cfg); l++) {
       r = tf.layers
         .conv2d({ filters: cfg.channels, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: 'heNormal', name: `raw${l}_conv` })
         .apply(r) as tf.SymbolicTensor;
@@ -172,15 +177,11 @@ export function buildRefiner(cfg: RefinerConfig): tf.LayersModel {
   return tf.model({ inputs: input, outputs: logits, name: 'emseg_refiner' });
 }
 
-function rawLayersOf(cfg: RefinerConfig): number {
-  return cfg.rawLayers ?? cfg.branchLayers;
-}
-
 export function refinerMacsPerPixel(cfg: RefinerConfig): number {
   const c = cfg.channels;
   const open = hasOpenRawPath(cfg);
   const branch = 9 * (open ? 1 : cfg.inChannels) * c + (cfg.branchLayers - 1) * 9 * c * c;
-  const raw = open ? 9 * c + (rawLayersOf(cfg) - 1) * 9 * c * c : 0;
+  const raw = open ? 9 * c + (openRawLayers(cfg) - 1) * 9 * c * c : 0;
   let head = 0;
   let inCh = (open ? 5 : 4) * c;
   for (let l = 0; l < cfg.headLayers; l++) {

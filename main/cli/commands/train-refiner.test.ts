@@ -11,14 +11,23 @@ import { gridStack, tinyModel } from '../../engine/fixtures';
 import type { ModelRecord } from '../../engine/model-store';
 import { initTf } from '../../../ml/tfjs/backend';
 
-test('train-refiner --init continues a refiner with its own config and refuses contradicting options', async () => {
+/** A grid stack, a tiny membrane model and the data options for them, in a temporary folder removed afterwards. */
+async function withRefinerData(prefix: string, body: (dir: string, data: { images: string; labels: string; membrane: string; args: string[] }) => Promise<void>): Promise<void> {
   await initTf('cpu');
-  const dir = await mkdtemp(join(tmpdir(), 'emseg-train-refiner-'));
+  const dir = await mkdtemp(join(tmpdir(), prefix));
   try {
     const { images, labels } = await gridStack(dir);
     const membrane = await tinyModel(join(dir, 'membrane'), { kind: 'unet', baseChannels: 2, depth: 1, inChannels: 1 }, 'membrane', undefined, 7);
+    const args = ['--images', images, '--labels', labels, '--label-membrane-value', '0', '--val-slices', '3', '--membrane', membrane, '--quiet'];
+    await body(dir, { images, labels, membrane, args });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('train-refiner --init continues a refiner with its own config and refuses contradicting options', async () => {
+  await withRefinerData('emseg-train-refiner-', async (dir, { images, labels, membrane, args: data }) => {
     const init = await tinyModel(join(dir, 'init'), { kind: 'refiner', inChannels: 1, branchLayers: 2, channels: 3, headLayers: 1 }, 'refiner', 1, 8);
-    const data = ['--images', images, '--labels', labels, '--label-membrane-value', '0', '--val-slices', '3', '--membrane', membrane, '--quiet'];
     const run = ['train-refiner', ...data, '--stages', '1', '--steps', '2', '--batch', '1', '--crop', '24', '--workers', '1', '--max-rounds', '1'];
     const clash = await runCli([...run, '--init', init, '--channels', '5', '--out', join(dir, 'a')]);
     assert.equal(clash.code, 2);
@@ -40,18 +49,11 @@ test('train-refiner --init continues a refiner with its own config and refuses c
     const card = await readFile(join(out, 'README.md'), 'utf8');
     assert.ok(card.includes(`## Data\n\nTrained on ${images} with labels ${labels} (training slices `), card);
     assert.doesNotMatch(card, /ISBI|Cardona/);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('train-refiner --raw-path open records the open raw path, and refuses it without the raw channel', async () => {
-  await initTf('cpu');
-  const dir = await mkdtemp(join(tmpdir(), 'emseg-train-refiner-open-'));
-  try {
-    const { images, labels } = await gridStack(dir);
-    const membrane = await tinyModel(join(dir, 'membrane'), { kind: 'unet', baseChannels: 2, depth: 1, inChannels: 1 }, 'membrane', undefined, 7);
-    const data = ['--images', images, '--labels', labels, '--label-membrane-value', '0', '--val-slices', '3', '--membrane', membrane, '--quiet'];
+  await withRefinerData('emseg-train-refiner-open-', async (dir, { args: data }) => {
     const run = ['train-refiner', ...data, '--stages', '1', '--steps', '2', '--batch', '1', '--crop', '24', '--workers', '1', '--max-rounds', '1',
       '--channels', '3', '--branch-layers', '2'];
     const noRaw = await runCli([...run, '--no-raw', '--raw-path', 'open', '--out', join(dir, 'a')]);
@@ -67,7 +69,5 @@ test('train-refiner --raw-path open records the open raw path, and refuses it wi
     const record = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')) as ModelRecord;
     assert.deepEqual(record.config, { kind: 'refiner', inChannels: 2, channels: 3, branchLayers: 2, headLayers: 2, rawPath: 'open', rawLayers: 3 });
     assert.match(await readFile(join(out, 'README.md'), 'utf8'), /read by its own convolutions, centre pixel included/);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
